@@ -1,0 +1,1 @@
+"""The `compressor` command line (typer + rich); one module per command."""

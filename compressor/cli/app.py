@@ -1,0 +1,81 @@
+"""Entry point: the typer app, global options, and the one place errors are printed."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from compressor import __version__
+from compressor.cli import plan as plan_command
+from compressor.cli import plugins as plugins_command
+from compressor.cli import profiles as profiles_command
+from compressor.cli import report as report_command
+from compressor.cli import run as run_command
+from compressor.cli.render import err_console
+from compressor.core.errors import CompressorError
+
+app = typer.Typer(
+    name="compressor",
+    help="Hardware-aware compression of Keras vision models to .tflite, driven by device profiles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"compressor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Global options (they go before the command name)."""
+    if debug:
+        os.environ["COMPRESSOR_DEBUG"] = "1"
+
+
+app.add_typer(profiles_command.app, name="profiles")
+app.command("plugins")(plugins_command.plugins)
+app.command("plan")(plan_command.plan)
+app.command("run")(run_command.run)
+app.command("report")(report_command.report)
+
+
+def _debug() -> bool:
+    return bool(os.environ.get("COMPRESSOR_DEBUG")) or "--debug" in sys.argv[1:]
+
+
+def main() -> None:
+    """Console script: run the app; user errors become one line and exit code 2."""
+    try:
+        app()
+    except CompressorError as exc:
+        if _debug():
+            raise
+        hint = f" — {exc.hint}" if exc.hint else ""
+        err_console.print(
+            f"[bold red]error:[/bold red] {exc.message}{hint}", highlight=False, soft_wrap=True
+        )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]aborted[/bold red]")
+        sys.exit(130)
+    except Exception as exc:
+        if _debug():
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}"
+            " — rerun with `compressor --debug ...` for the traceback and report it",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,109 @@
+"""`compressor plan`: choose strategies for a profile and explain the choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from compressor.cli.render import compact_params, console, mb, ms
+from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
+from compressor.plugins.manager import get_host
+
+
+def _model_info(model: Path | None, input_size: int | None):
+    if model is None:
+        from compressor.models.default import DEFAULT_MODEL_NAME, default_model_info
+
+        return default_model_info(), DEFAULT_MODEL_NAME
+    from compressor.core.job import load_model
+
+    loaded = load_model(model, get_host(), input_size)
+    return loaded.info, str(model)
+
+
+def print_planning(result: PlanningResult, model_name: str) -> None:
+    """The chosen pipeline, the alternatives and the rejections as rich tables."""
+    info, chosen, base = result.info, result.chosen, result.baseline
+    console.print(
+        f"[bold]{result.profile.name}[/bold] ({result.profile.delegate}) — model {model_name}: "
+        f"{info.params / 1e6:.2f} M params, {info.macs / 1e9:.2f} GMACs"
+        + (
+            ", [yellow]instance norm: at risk under full int8[/yellow]"
+            if info.has_instance_norm
+            else ""
+        )
+    )
+    table = Table(title="Plan", title_justify="left")
+    for column in ("stage", "strategy", "params", "why"):
+        table.add_column(column, overflow="fold")
+    for step in chosen.steps:
+        config = step.strategy.Config.model_validate(step.params)
+        table.add_row(
+            step.stage,
+            step.strategy.name,
+            compact_params(config.model_dump()),
+            result.reasons.get(step.stage, ""),
+        )
+    console.print(table)
+    predicted = Table(title="Predicted (cost model, estimated)", title_justify="left")
+    for column in ("", "size", "gzip", f"latency on {result.profile.name}", "est. SSIM"):
+        predicted.add_column(column)
+    predicted.add_row(
+        "float32 baseline", mb(base.size_bytes), mb(base.gzip_bytes), ms(base.latency_ms), "1.000"
+    )
+    predicted.add_row(
+        f"plan ({chosen.precision})",
+        mb(chosen.size_bytes),
+        mb(chosen.gzip_bytes),
+        ms(chosen.latency_ms),
+        f"{chosen.ssim:.3f}",
+    )
+    console.print(predicted)
+    alternatives = Table(title="Next best alternatives", title_justify="left")
+    for column in ("pipeline", "latency", "gzip", "est. SSIM", "score", "budgets"):
+        alternatives.add_column(column, overflow="fold")
+    for candidate in result.ranked[1:6]:
+        alternatives.add_row(
+            candidate.label,
+            ms(candidate.latency_ms),
+            mb(candidate.gzip_bytes),
+            f"{candidate.ssim:.3f}",
+            f"{candidate.score:.3f}",
+            "; ".join(candidate.budget_misses) or "ok",
+        )
+    console.print(alternatives)
+    rejected = Table(title="Strategies not chosen, and why", title_justify="left")
+    for column in ("stage", "strategy", "reason"):
+        rejected.add_column(column, overflow="fold")
+    for rejection in result.rejections:
+        rejected.add_row(rejection.stage, rejection.strategy, rejection.reason)
+    console.print(rejected)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def plan(
+    profile: str = typer.Option(..., "--profile", "-p", help="Profile name or YAML file."),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Keras model (.keras/.h5); default: the built-in style-transfer generator.",
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the plan YAML here."),
+    input_size: int = typer.Option(None, "--input-size", help="Fix a dynamic input size."),
+) -> None:
+    """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
+    host = get_host()
+    hardware = host.profiles.resolve(profile)
+    info, model_name = _model_info(model, input_size)
+    result = plan_pipeline(hardware, info, host.strategies)
+    print_planning(result, model_name)
+    if output is not None:
+        to_plan(result, str(model) if model else None).save(output)
+        console.print(
+            f"plan written to [bold]{output}[/bold] — edit it, then "
+            f"`compressor run --plan {output}`"
+        )

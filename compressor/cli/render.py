@@ -1,0 +1,127 @@
+"""Rich tables shared by the commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def mb(value: float | int | None) -> str:
+    """Bytes as MB with two decimals."""
+    return "—" if value is None else f"{value / 1e6:.2f} MB"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with one decimal."""
+    return "—" if value is None else f"{value:.1f} ms"
+
+
+def ratio_text(ratio: float, better: str, worse: str) -> str:
+    """``2.10× smaller`` when ratio ≥ 1, else ``1.50× larger`` (never '0.67× smaller')."""
+    if ratio >= 1.0:
+        return f"{ratio:.2f}× {better}"
+    return f"[yellow]{1.0 / ratio:.2f}× {worse}[/yellow]"
+
+
+def compact_params(params: dict[str, Any]) -> str:
+    """``k=v`` pairs on one line."""
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "—"
+
+
+def fidelity_text(fidelity: dict[str, float] | None) -> str:
+    """Fidelity metrics as one short string."""
+    if not fidelity:
+        return "—"
+    parts = []
+    for key, value in fidelity.items():
+        if key == "psnr_db":
+            parts.append("PSNR ∞" if value == float("inf") else f"PSNR {value:.1f} dB")
+        elif key == "ssim":
+            parts.append(f"SSIM {value:.4f}")
+        elif key == "top1_agreement":
+            parts.append(f"top-1 {value:.1%}")
+        elif key == "kl_divergence":
+            parts.append(f"KL {value:.4f}")
+        else:
+            parts.append(f"{key} {value:.4g}")
+    return ", ".join(parts)
+
+
+def report_tables(report: dict[str, Any]) -> list[Table]:
+    """The tables `run` and `report` print for one run."""
+    stages = Table(title=f"Stages — profile {report['profile']['name']}", title_justify="left")
+    for column in ("stage", "strategy", "plugin", "params", "seconds"):
+        stages.add_column(column, overflow="fold")
+    for stage in report["stages"]:
+        stages.add_row(
+            stage["name"],
+            stage["strategy"],
+            stage["plugin"],
+            compact_params(stage["params"]),
+            f"{stage['seconds']:.1f}",
+        )
+    baseline, result, ratios = report["baseline"], report["result"], report["ratios"]
+    results = Table(
+        title=f"Result vs float32 baseline — {report['model']['source']}", title_justify="left"
+    )
+    for column in ("metric", "baseline (float32)", f"result ({result['precision']})", "ratio"):
+        results.add_column(column)
+    results.add_row(
+        "size",
+        mb(baseline["size_bytes"]),
+        mb(result["size_bytes"]),
+        ratio_text(ratios["size"], "smaller", "larger"),
+    )
+    results.add_row(
+        "gzip size",
+        mb(baseline["gzip_bytes"]),
+        mb(result["gzip_bytes"]),
+        ratio_text(ratios["gzip"], "smaller", "larger"),
+    )
+    results.add_row(
+        "weight zeros",
+        f"{baseline['weight_zero_fraction']:.1%}",
+        f"{result['weight_zero_fraction']:.1%}",
+        "",
+    )
+    results.add_row(
+        f"host latency (median, {result['host_threads']} threads)",
+        ms(baseline["host_latency_ms"]),
+        ms(result["host_latency_ms"]),
+        ratio_text(ratios["host_latency"], "faster", "slower"),
+    )
+    results.add_row(
+        "host latency p90",
+        ms(baseline["host_latency_p90_ms"]),
+        ms(result["host_latency_p90_ms"]),
+        "",
+    )
+    results.add_row(
+        f"estimated latency on {report['profile']['name']}",
+        ms(baseline["estimated_latency_ms"]),
+        ms(result["estimated_latency_ms"]),
+        "estimated",
+    )
+    results.add_row(
+        "fidelity vs float model",
+        fidelity_text(baseline["fidelity"]),
+        fidelity_text(result["fidelity"]),
+        "",
+    )
+    return [stages, results]
+
+
+def print_report(report: dict[str, Any], run_dir: str) -> None:
+    """Print a run's tables, notes and where its files are."""
+    for table in report_tables(report):
+        console.print(table)
+    for note in report.get("notes", []):
+        console.print(f"[dim]note:[/dim] {note}")
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(f"run: [bold]{run_dir}[/bold]  model: {run_dir}/{report['artifact']}")

@@ -1,0 +1,32 @@
+"""What flows between stages: a Keras model or a converted ``.tflite`` flatbuffer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass
+class Artifact:
+    """A stage's input/output. Exactly one of ``keras_model``/``tflite_bytes`` is set.
+
+    ``facts`` carries what earlier stages did that later ones must know (sparsity,
+    whether QAT wrapped the model, the precision of the conversion, I/O types).
+    """
+
+    keras_model: Any = None
+    tflite_bytes: bytes | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_tflite(self) -> bool:
+        """True once the model has been converted."""
+        return self.tflite_bytes is not None
+
+    def with_keras(self, model: Any, **facts: Any) -> Artifact:
+        """A new artifact holding ``model`` and the merged facts."""
+        return replace(self, keras_model=model, tflite_bytes=None, facts={**self.facts, **facts})
+
+    def with_tflite(self, data: bytes, **facts: Any) -> Artifact:
+        """A new artifact holding converted bytes and the merged facts."""
+        return replace(self, keras_model=None, tflite_bytes=data, facts={**self.facts, **facts})

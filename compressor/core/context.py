@@ -1,0 +1,54 @@
+"""Everything a strategy may use while it runs: profile, data, the float model, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compressor.core.datasets import ImageSet
+from compressor.core.model_info import ModelInfo
+from compressor.core.profiles import HardwareProfile
+
+ProgressCallback = Callable[[str, float], None]
+
+
+def _ignore_progress(message: str, fraction: float) -> None:
+    return None
+
+
+@dataclass
+class RunContext:
+    """Shared state of one run. ``float_model`` is the original, uncompressed Keras model."""
+
+    profile: HardwareProfile
+    run_dir: Path
+    float_model: Any
+    model_info: ModelInfo
+    images: ImageSet
+    plan: Any = None
+    seed: int = 0
+    progress: ProgressCallback = _ignore_progress
+    results: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    _float_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def float_outputs(self, which: str) -> np.ndarray:
+        """Outputs of the float model on the ``train`` or ``evaluation`` images (cached)."""
+        if which not in self._float_outputs:
+            images = self.images.train if which == "train" else self.images.evaluation
+            self._float_outputs[which] = np.asarray(
+                self.float_model.predict(images, batch_size=8, verbose=0), dtype=np.float32
+            )
+        return self._float_outputs[which]
+
+    def representative_images(self, limit: int = 64) -> np.ndarray:
+        """Calibration images for full-integer conversion."""
+        return self.images.train[:limit]
+
+    def note(self, message: str) -> None:
+        """Record something the report must show (a fallback, a skipped layer)."""
+        self.notes.append(message)

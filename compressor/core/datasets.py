@@ -1,0 +1,144 @@
+"""Images for calibration, fine-tuning and evaluation, from a folder or built in.
+
+Any size or mode is accepted: images are converted to the model's channels,
+resized to its input size and scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from compressor.core.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs
+BUILTIN_SAMPLE_FILES = (
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+)
+
+
+@dataclass
+class ImageSet:
+    """Images as float32 arrays (N, H, W, C) in [0, 1], plus what was skipped."""
+
+    train: np.ndarray
+    evaluation: np.ndarray
+    source: str
+    skipped: list[str] = field(default_factory=list)
+
+
+def _open_rgb(path: Path, channels: int) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(path)
+        image.load()
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _to_array(image: Image.Image, height: int, width: int) -> np.ndarray:
+    resized = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(resized, dtype=np.float32) / 255.0
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _random_crops(image: Image.Image, count: int, rng: np.random.Generator) -> list[Image.Image]:
+    crops = []
+    w, h = image.size
+    for _ in range(count):
+        scale = rng.uniform(0.5, 0.9)
+        cw, ch = max(8, int(w * scale)), max(8, int(h * scale))
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        crop = image.crop((left, top, left + cw, top + ch))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        crops.append(crop)
+    return crops
+
+
+def images_from_paths(
+    paths: list[Path],
+    input_shape: tuple[int, int, int],
+    source: str,
+    crops_per_image: int = 4,
+    seed: int = 0,
+) -> ImageSet:
+    """Load ``paths`` into an evaluation set (whole images) and a training set (plus crops)."""
+    height, width, channels = input_shape
+    rng = np.random.default_rng(seed)
+    whole, train, skipped = [], [], []
+    for path in paths:
+        try:
+            image = _open_rgb(path, channels)
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as exc:
+            skipped.append(f"{path.name}: {type(exc).__name__}")
+            continue
+        whole.append(_to_array(image, height, width))
+        train.append(whole[-1])
+        train.extend(
+            _to_array(c, height, width) for c in _random_crops(image, crops_per_image, rng)
+        )
+    if not whole:
+        detail = f" (unreadable: {', '.join(skipped[:3])})" if skipped else ""
+        raise DataError(
+            f"no readable image in {source}{detail}",
+            f"put PNG or JPEG files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder",
+        )
+    return ImageSet(np.stack(train), np.stack(whole), source, skipped)
+
+
+def load_image_folder(
+    folder: Path, input_shape: tuple[int, int, int], crops_per_image: int = 4, seed: int = 0
+) -> ImageSet:
+    """Read every image file in ``folder`` (not recursive)."""
+    if not folder.exists():
+        raise DataError(f"data folder {folder} does not exist", "check the --data path")
+    if not folder.is_dir():
+        raise DataError(f"--data {folder} is not a folder", "pass a folder of images")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(
+            f"data folder {folder} has no image files",
+            f"add images with suffix {', '.join(sorted(IMAGE_SUFFIXES))}",
+        )
+    return images_from_paths(paths, input_shape, str(folder), crops_per_image, seed)
+
+
+def builtin_sample_paths() -> list[Path]:
+    """Real photos and a texture bundled in scikit-image's wheel (no download)."""
+    folder = resources.files("skimage") / "data"
+    return [Path(str(folder / name)) for name in BUILTIN_SAMPLE_FILES]
+
+
+def load_builtin_samples(
+    input_shape: tuple[int, int, int], crops_per_image: int = 4, seed: int = 0
+) -> ImageSet:
+    """The built-in sample images, resized to ``input_shape``."""
+    return images_from_paths(
+        builtin_sample_paths(),
+        input_shape,
+        "built-in samples (scikit-image)",
+        crops_per_image,
+        seed,
+    )

@@ -1,0 +1,42 @@
+"""Errors a user can cause, caught once at the CLI edge and shown as one line."""
+
+from __future__ import annotations
+
+
+class CompressorError(Exception):
+    """A problem the user can fix: bad input file, unknown name, invalid config.
+
+    ``message`` says what went wrong and where; ``hint`` says what to do about it.
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ProfileError(CompressorError):
+    """A hardware profile is unknown or its YAML is invalid."""
+
+
+class PlanError(CompressorError):
+    """A plan file is invalid or names something that does not exist."""
+
+
+class ModelError(CompressorError):
+    """A model file is missing, corrupt, or not the kind of model a command needs."""
+
+
+class DataError(CompressorError):
+    """A data folder is missing, empty, or holds no readable image."""
+
+
+class PluginError(CompressorError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class StageError(CompressorError):
+    """A pipeline stage failed on the model it was given."""

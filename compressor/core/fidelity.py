@@ -1,0 +1,75 @@
+"""How close a compressed model's outputs are to the float model's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def psnr_db(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio over the whole batch, in dB (inf when identical)."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def ssim(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean SSIM over a batch of images (N, H, W, C), Gaussian window as Wang et al."""
+    from skimage.metrics import structural_similarity
+
+    scores = []
+    for ref, out in zip(reference, test, strict=True):
+        side = min(ref.shape[0], ref.shape[1])
+        window = min(11, side if side % 2 else side - 1)
+        scores.append(
+            structural_similarity(
+                ref,
+                out,
+                data_range=data_range,
+                channel_axis=-1,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                win_size=window,
+            )
+        )
+    return float(np.mean(scores))
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    scores = scores.astype(np.float64)
+    sums = scores.sum(axis=-1, keepdims=True)
+    if np.all(scores >= 0) and np.allclose(sums, 1.0, atol=1e-3):
+        return scores
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def top1_agreement(reference: np.ndarray, test: np.ndarray) -> float:
+    """Fraction of examples where both models pick the same class."""
+    return float(np.mean(np.argmax(reference, -1) == np.argmax(test, -1)))
+
+
+def kl_divergence(reference: np.ndarray, test: np.ndarray) -> float:
+    """Mean KL(reference || test) of the class distributions (softmax applied to logits)."""
+    p = np.clip(_probabilities(reference), 1e-12, 1.0)
+    q = np.clip(_probabilities(test), 1e-12, 1.0)
+    return float(np.mean(np.sum(p * np.log(p / q), axis=-1)))
+
+
+def compare_outputs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    """Fidelity metrics suited to the output: images get PSNR/SSIM, vectors top-1/KL."""
+    if reference.ndim == 4:
+        low, high = float(reference.min()), float(reference.max())
+        data_range = max(high - low, 1e-6) if (low < 0 or high > 1.0) else 1.0
+        return {
+            "psnr_db": round(psnr_db(reference, test, data_range), 3),
+            "ssim": round(ssim(reference, test, data_range), 5),
+        }
+    if reference.ndim == 2:
+        return {
+            "top1_agreement": round(top1_agreement(reference, test), 5),
+            "kl_divergence": round(kl_divergence(reference, test), 6),
+        }
+    diff = np.abs(reference.astype(np.float64) - test.astype(np.float64))
+    return {"max_abs_error": float(diff.max()), "mean_abs_error": float(diff.mean())}

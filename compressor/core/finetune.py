@@ -1,0 +1,53 @@
+"""Label-free fine-tuning: a compressed model learns to match the float model's outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def self_distill(
+    model: Any,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    callbacks: list[Any] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    seed: int = 0,
+) -> list[float]:
+    """Train ``model`` for ``steps`` batches to reproduce ``targets`` (MSE); return losses.
+
+    Used after pruning and for QAT: no labels needed, the float model is the teacher.
+    """
+    import tensorflow as tf
+    import tf_keras as keras
+
+    if steps <= 0:
+        return []
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((inputs, targets))
+        .shuffle(len(inputs), seed=seed)
+        .repeat()
+        .batch(batch_size)
+    )
+    losses: list[float] = []
+
+    class _Track(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            losses.append(float((logs or {}).get("loss", float("nan"))))
+            if progress:
+                progress(f"step {batch + 1}/{steps} loss {losses[-1]:.5f}", (batch + 1) / steps)
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    model.fit(
+        dataset,
+        epochs=1,
+        steps_per_epoch=steps,
+        verbose=0,
+        callbacks=[*(callbacks or []), _Track()],
+    )
+    return losses

@@ -1,0 +1,348 @@
+"""The planner: enumerate pipelines from registered strategies, reject what cannot run,
+estimate each with the cost model, and pick the lowest score within the budgets."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from compressor.core.cost_model import (
+    estimate_gzip_bytes,
+    estimate_latency_ms,
+    estimate_size_bytes,
+)
+from compressor.core.errors import PlanError
+from compressor.core.model_info import ModelInfo
+from compressor.core.plan import Plan, StageSpec
+from compressor.core.profiles import HardwareProfile
+from compressor.core.strategy import (
+    REQUIRED_STAGES,
+    STAGES,
+    Estimate,
+    PipelineView,
+    Strategy,
+    StrategyRegistry,
+)
+
+
+@dataclass
+class Step:
+    """A chosen strategy and parameters for one stage of a candidate."""
+
+    stage: str
+    strategy: Strategy
+    params: dict[str, Any]
+    estimate: Estimate
+
+    @property
+    def label(self) -> str:
+        """Strategy name with its planner-chosen params, e.g. magnitude-prune(0.5)."""
+        if not self.params:
+            return self.strategy.name
+        values = ",".join(f"{v}" for v in self.params.values())
+        return f"{self.strategy.name}({values})"
+
+
+@dataclass
+class Candidate:
+    """One feasible pipeline with its predicted effect and score."""
+
+    steps: list[Step]
+    precision: str
+    size_bytes: int
+    gzip_bytes: int
+    latency_ms: float
+    ssim: float
+    fine_tune_stages: int
+    score: float = 0.0
+    budget_misses: list[str] = field(default_factory=list)
+
+    def step(self, stage: str) -> Step | None:
+        """The step filling ``stage``, if any."""
+        return next((s for s in self.steps if s.stage == stage), None)
+
+    @property
+    def label(self) -> str:
+        """Readable pipeline, e.g. ``tfmot-qat -> tflite-full-int8``."""
+        return " -> ".join(s.label for s in self.steps if s.stage != "evaluate")
+
+
+@dataclass
+class Rejection:
+    """A strategy the planner could not or would not use, with the reason."""
+
+    stage: str
+    strategy: str
+    reason: str
+
+
+@dataclass
+class PlanningResult:
+    """Everything `compressor plan` shows: the choice, the runners-up and the rejections."""
+
+    profile: HardwareProfile
+    info: ModelInfo
+    chosen: Candidate
+    ranked: list[Candidate]
+    baseline: Candidate
+    rejections: list[Rejection]
+    reasons: dict[str, str]
+    warnings: list[str]
+
+
+def _stage_options(
+    registry: StrategyRegistry, profile: HardwareProfile, info: ModelInfo
+) -> list[list[tuple[Strategy, dict[str, Any]] | None]]:
+    options = []
+    for stage in STAGES:
+        choices: list[tuple[Strategy, dict[str, Any]] | None] = []
+        if stage not in REQUIRED_STAGES:
+            choices.append(None)
+        for strategy in registry.for_stage(stage):
+            if not strategy.auto_plan:
+                continue
+            for params in strategy.candidate_params(profile, info):
+                choices.append((strategy, params))
+        options.append(choices)
+    return options
+
+
+def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: PipelineView) -> Candidate:
+    steps = [
+        Step(stage, strategy, params, strategy.estimate(profile, info, params, view))
+        for stage, (strategy, params) in view.steps.items()
+    ]
+    quantize = next(s for s in steps if s.stage == "quantize")
+    precision = quantize.estimate.precision or "float32"
+    mac_factor = gzip_factor = quant_scale = 1.0
+    other_loss = 0.0
+    for step in steps:
+        mac_factor *= step.estimate.mac_factor
+        gzip_factor *= step.estimate.gzip_factor
+        quant_scale *= step.estimate.quant_loss_scale
+        if step.stage != "quantize":
+            other_loss += step.estimate.ssim_loss
+    loss = other_loss + quantize.estimate.ssim_loss * quant_scale
+    size = estimate_size_bytes(info, precision)
+    return Candidate(
+        steps=steps,
+        precision=precision,
+        size_bytes=size,
+        gzip_bytes=estimate_gzip_bytes(size, precision, gzip_factor),
+        latency_ms=estimate_latency_ms(profile, info, precision, mac_factor),
+        ssim=max(0.0, 1.0 - loss),
+        fine_tune_stages=sum(1 for s in steps if s.estimate.fine_tunes),
+    )
+
+
+def _score(candidate: Candidate, baseline: Candidate, profile: HardwareProfile) -> float:
+    weights = profile.objective
+    return (
+        weights.latency * candidate.latency_ms / baseline.latency_ms
+        + weights.size * candidate.gzip_bytes / baseline.gzip_bytes
+        + weights.fidelity * (1.0 - candidate.ssim)
+        + weights.effort * candidate.fine_tune_stages
+    )
+
+
+def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[str]:
+    budgets, misses = profile.budgets, []
+    if budgets.max_size_mb and candidate.size_bytes > budgets.max_size_mb * 1e6:
+        misses.append(f"size {candidate.size_bytes / 1e6:.2f} MB > {budgets.max_size_mb} MB")
+    if budgets.max_gzip_mb and candidate.gzip_bytes > budgets.max_gzip_mb * 1e6:
+        misses.append(f"gzip {candidate.gzip_bytes / 1e6:.2f} MB > {budgets.max_gzip_mb} MB")
+    if budgets.max_latency_ms and candidate.latency_ms > budgets.max_latency_ms:
+        misses.append(f"latency {candidate.latency_ms:.1f} ms > {budgets.max_latency_ms} ms")
+    if budgets.min_ssim and candidate.ssim < budgets.min_ssim:
+        misses.append(f"est. SSIM {candidate.ssim:.3f} < {budgets.min_ssim}")
+    return misses
+
+
+def _delta(chosen: Candidate, other: Candidate) -> str:
+    return (
+        f"{chosen.latency_ms:.1f} vs {other.latency_ms:.1f} ms, "
+        f"gzip {chosen.gzip_bytes / 1e6:.2f} vs {other.gzip_bytes / 1e6:.2f} MB, "
+        f"est. SSIM {chosen.ssim:.3f} vs {other.ssim:.3f}"
+    )
+
+
+def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
+    """Per stage: why this choice, against the best candidate that differs there."""
+    reasons = {}
+    for stage in STAGES:
+        mine = chosen.step(stage)
+        mine_label = mine.label if mine else None
+        rival = next(
+            (
+                c
+                for c in ranked
+                if c is not chosen
+                and ((c.step(stage).label if c.step(stage) else None) != mine_label)
+            ),
+            None,
+        )
+        note = mine.estimate.note if mine else ""
+        if rival is None:
+            if mine:
+                reasons[stage] = note or "only feasible choice"
+            continue
+        rival_step = rival.step(stage)
+        rival_label = rival_step.label if rival_step else "skipping it"
+        text = f"beats {rival_label}: {_delta(chosen, rival)}"
+        if mine:
+            reasons[stage] = f"{note}; {text}" if note else text
+        else:
+            reasons[stage] = f"skipped: {text}"
+    return reasons
+
+
+def plan_pipeline(
+    profile: HardwareProfile, info: ModelInfo, registry: StrategyRegistry
+) -> PlanningResult:
+    """Choose the best pipeline for ``info`` on ``profile`` from ``registry``'s strategies."""
+    candidates: list[Candidate] = []
+    for combo in itertools.product(*_stage_options(registry, profile, info)):
+        view = PipelineView()
+        for stage, choice in zip(STAGES, combo, strict=True):
+            if choice is not None:
+                view.steps[stage] = choice
+        if _first_failure(profile, info, view) is None:
+            candidates.append(_evaluate_candidate(profile, info, view))
+    if not candidates:
+        reasons = {
+            f"{strategy.name}: {support.reason}"
+            for choices in _stage_options(registry, profile, info)
+            for choice in choices
+            if choice is not None
+            for strategy in [choice[0]]
+            for support in [
+                strategy.supports(profile, info, PipelineView({strategy.stage: choice}))
+            ]
+            if not support.ok
+        }
+        raise PlanError(
+            f"no feasible pipeline for profile {profile.name}",
+            "; ".join(sorted(reasons)[:4]) or "install a plugin with strategies for this target",
+        )
+    baseline = _baseline(profile, info)
+    for candidate in candidates:
+        candidate.score = _score(candidate, baseline, profile)
+        candidate.budget_misses = _budget_misses(candidate, profile)
+    ranked = sorted(candidates, key=lambda c: (bool(c.budget_misses), c.score, c.label))
+    chosen = ranked[0]
+    warnings = []
+    if chosen.budget_misses:
+        warnings.append(
+            f"no pipeline meets {profile.name}'s budgets; "
+            f"closest: {'; '.join(chosen.budget_misses)}"
+        )
+    return PlanningResult(
+        profile=profile,
+        info=info,
+        chosen=chosen,
+        ranked=ranked,
+        baseline=baseline,
+        rejections=_rejections(registry, profile, info, chosen, ranked),
+        reasons=_explain(chosen, ranked),
+        warnings=warnings,
+    )
+
+
+def _first_failure(
+    profile: HardwareProfile, info: ModelInfo, view: PipelineView
+) -> tuple[str, Strategy, str] | None:
+    """The first step of ``view`` that cannot run (quantize checked first), if any."""
+    order = sorted(view.steps.items(), key=lambda item: item[0] != "quantize")
+    for stage, (strategy, _params) in order:
+        support = strategy.supports(profile, info, view)
+        if not support.ok:
+            return stage, strategy, support.reason
+    return None
+
+
+def _rejections(
+    registry: StrategyRegistry,
+    profile: HardwareProfile,
+    info: ModelInfo,
+    chosen: Candidate,
+    ranked: list[Candidate],
+) -> list[Rejection]:
+    """Why each unused strategy is not in the chosen pipeline: put it in, see what breaks."""
+    rejections = []
+    for stage, choices in zip(STAGES, _stage_options(registry, profile, info), strict=True):
+        mine = chosen.step(stage)
+        for choice in choices:
+            if choice is None:
+                continue
+            strategy, params = choice
+            label = Step(stage, strategy, params, Estimate()).label
+            if mine is not None and mine.label == label:
+                continue
+            view = PipelineView({s.stage: (s.strategy, s.params) for s in chosen.steps})
+            view.steps[stage] = choice
+            view.steps = {k: view.steps[k] for k in STAGES if k in view.steps}
+            failure = _first_failure(profile, info, view)
+            if failure is not None:
+                reason = (
+                    failure[2]
+                    if failure[1] is strategy
+                    else (f"with it, {failure[1].name} cannot run: {failure[2]}")
+                )
+            else:
+                best = next(c for c in ranked if (c.step(stage) and c.step(stage).label == label))
+                reason = f"feasible, scores worse ({best.score:.3f} vs {chosen.score:.3f}): " + (
+                    _delta(best, chosen)
+                )
+            rejections.append(Rejection(stage, label, reason))
+    return rejections
+
+
+def _baseline(profile: HardwareProfile, info: ModelInfo) -> Candidate:
+    """The float32 model as converted with no compression (the reference for scores)."""
+    size = estimate_size_bytes(info, "float32")
+    # The baseline runs where the target runs it; integer-only targets never run it.
+    precision = "float32" if profile.runs("float32") else next(iter(profile.precisions))
+    return Candidate(
+        steps=[],
+        precision="float32",
+        size_bytes=size,
+        gzip_bytes=estimate_gzip_bytes(size, "float32"),
+        latency_ms=estimate_latency_ms(profile, info, precision),
+        ssim=1.0,
+        fine_tune_stages=0,
+    )
+
+
+def to_plan(result: PlanningResult, model: str | None) -> Plan:
+    """The chosen candidate as an editable plan, with full default params filled in."""
+    stages = []
+    for step in result.chosen.steps:
+        config = step.strategy.Config.model_validate(step.params)
+        stages.append(
+            StageSpec(
+                stage=step.stage,
+                strategy=step.strategy.name,
+                params=config.model_dump(),
+                why=result.reasons.get(step.stage),
+            )
+        )
+    chosen = result.chosen
+    return Plan(
+        profile=result.profile.name,
+        model=model,
+        stages=stages,
+        predicted={
+            "precision": chosen.precision,
+            "size_bytes": chosen.size_bytes,
+            "gzip_bytes": chosen.gzip_bytes,
+            "estimated_latency_ms": round(chosen.latency_ms, 3),
+            "estimated_ssim": round(chosen.ssim, 4),
+            "baseline_size_bytes": result.baseline.size_bytes,
+            "baseline_estimated_latency_ms": round(result.baseline.latency_ms, 3),
+        },
+        rejected=[
+            {"stage": r.stage, "strategy": r.strategy, "reason": r.reason}
+            for r in result.rejections
+        ],
+    )

@@ -1,0 +1,186 @@
+"""Hardware profiles: YAML files that state what a target runs and how fast.
+
+A profile is data, not code: a new device is a new YAML file. Loading is strict:
+an unknown key, a wrong type or a missing field is an error naming the file and field.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from compressor.core.errors import ProfileError
+from compressor.core.validation import describe_validation_error
+
+Precision = Literal["float32", "float16", "dynamic_int8", "int8", "int16x8"]
+IoType = Literal["float32", "int8", "uint8"]
+PRECISION_ORDER: tuple[str, ...] = ("float32", "float16", "dynamic_int8", "int8", "int16x8")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrecisionSpec(_Strict):
+    """How fast the target computes at one precision (at the profile's thread count)."""
+
+    gmacs_per_s: float = Field(gt=0, description="Sustained multiply-accumulates (1e9/s) in convs")
+    gelems_per_s: float = Field(
+        gt=0, description="Elements (1e9/s) through memory-bound ops: adds, resizes, pads"
+    )
+    norm_gelems_per_s: float | None = Field(
+        default=None, gt=0, description="Elements (1e9/s) through unfused instance/layer norms"
+    )
+
+
+class Budgets(_Strict):
+    """Hard limits a plan must meet; a plan that misses one is rejected."""
+
+    max_size_mb: float | None = Field(default=None, gt=0, description="Max .tflite size (MB)")
+    max_gzip_mb: float | None = Field(default=None, gt=0, description="Max gzip size (MB)")
+    max_latency_ms: float | None = Field(default=None, gt=0, description="Max target latency")
+    min_ssim: float | None = Field(default=None, gt=0, le=1, description="Min estimated SSIM")
+
+
+class Objective(_Strict):
+    """Weights of the planner's score: lower score wins among plans within budget."""
+
+    latency: float = Field(default=1.0, ge=0, description="Weight of latency / baseline latency")
+    size: float = Field(default=0.25, ge=0, description="Weight of gzip size / baseline gzip")
+    fidelity: float = Field(default=5.0, ge=0, description="Weight of estimated SSIM loss")
+    effort: float = Field(default=0.02, ge=0, description="Weight per fine-tuning stage")
+
+
+class HardwareProfile(_Strict):
+    """What a target supports and prefers; the planner's only source of device facts."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Profile name")
+    description: str
+    runtime: Literal["litert"] = "litert"
+    delegate: Literal["xnnpack", "gpu", "edgetpu", "nnapi", "reference"]
+    precisions: dict[Precision, PrecisionSpec] = Field(
+        min_length=1, description="Precisions the target executes, with throughput"
+    )
+    io_types: list[IoType] = Field(min_length=1, description="Tensor types allowed at model I/O")
+    requires_full_integer: bool = Field(
+        default=False, description="Every op must run int8 (e.g. EdgeTPU)"
+    )
+    supported_ops: list[str] = Field(min_length=1, description="TFLite builtin ops the target runs")
+    threads: int = Field(ge=1, le=64, description="Interpreter threads")
+    memory_mb: int = Field(gt=0, description="Memory available to the model")
+    max_tensor_dims: int | None = Field(default=None, ge=1, description="Max non-unit tensor dims")
+    channel_alignment: int = Field(default=1, ge=1, description="Channel multiple the target likes")
+    per_op_overhead_us: float = Field(default=5.0, ge=0, description="Fixed cost per op dispatch")
+    at_risk_ssim_loss: float = Field(
+        default=0.03, gt=0, lt=1, description="Estimated SSIM loss above which QAT is planned"
+    )
+    budgets: Budgets = Budgets()
+    objective: Objective = Objective()
+
+    def runs(self, precision: str) -> bool:
+        """True when the target executes ``precision``."""
+        return precision in self.precisions
+
+
+class LoadedProfile(BaseModel):
+    """A validated profile together with where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+    profile: HardwareProfile
+    source: str
+
+
+def load_profile_file(path: Path) -> HardwareProfile:
+    """Read and strictly validate one profile YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(
+            f"cannot read profile file {path}: {exc.strerror or exc}",
+            "check the path passed to --profile",
+        ) from exc
+    return parse_profile(text, str(path))
+
+
+def parse_profile(text: str, source: str) -> HardwareProfile:
+    """Validate profile YAML ``text``; ``source`` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ProfileError(
+            f"profile file {source}{where}: not valid YAML", "fix the YAML syntax"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"profile file {source}: expected a mapping of fields, got {type(data).__name__}",
+            "see docs/profiles.md for the fields",
+        )
+    try:
+        return HardwareProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(
+            f"profile file {source}: {describe_validation_error(exc)}",
+            "see docs/profiles.md for the fields",
+        ) from exc
+
+
+class ProfileRegistry:
+    """Profiles by name: the shipped YAML files plus those plugins register."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, LoadedProfile] = {}
+        self.current_plugin = "compressor"
+
+    def add_file(self, path: str | Path) -> HardwareProfile:
+        """Load a profile YAML file and register it under its ``name``."""
+        path = Path(path)
+        profile = load_profile_file(path)
+        self._add(profile, str(path))
+        return profile
+
+    def add(self, profile: HardwareProfile) -> None:
+        """Register an already built profile object."""
+        self._add(profile, f"plugin {self.current_plugin}")
+
+    def _add(self, profile: HardwareProfile, source: str) -> None:
+        if profile.name in self._profiles:
+            earlier = self._profiles[profile.name].source
+            raise ProfileError(
+                f"profile '{profile.name}' from {source} is already registered by {earlier}",
+                "give the profile another name",
+            )
+        self._profiles[profile.name] = LoadedProfile(profile=profile, source=source)
+
+    def names(self) -> list[str]:
+        """All registered profile names, sorted."""
+        return sorted(self._profiles)
+
+    def all(self) -> list[LoadedProfile]:
+        """All registered profiles with their sources, sorted by name."""
+        return [self._profiles[n] for n in self.names()]
+
+    def resolve(self, name_or_path: str) -> HardwareProfile:
+        """Return the profile named ``name_or_path``, or load it if it is a YAML path."""
+        candidate = Path(name_or_path)
+        if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+            if not candidate.is_file():
+                raise ProfileError(f"profile file {candidate} does not exist", "check the path")
+            return load_profile_file(candidate)
+        if name_or_path in self._profiles:
+            return self._profiles[name_or_path].profile
+        raise ProfileError(
+            f"unknown profile '{name_or_path}'",
+            f"choose one of: {', '.join(self.names())}, or pass a YAML file path",
+        )
+
+
+def builtin_profile_paths() -> list[Path]:
+    """Paths of the profile YAML files shipped inside the package."""
+    folder = resources.files("compressor.hardware_profiles")
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))

@@ -1,0 +1,67 @@
+"""Run directories: one per run, never overwritten; report.json is written last."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from compressor.core.errors import CompressorError
+
+REPORT_FILE = "report.json"
+ERROR_FILE = "error.txt"
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def create_run_dir(output: Path | None, profile_name: str) -> Path:
+    """Make a fresh run directory: ``output`` if given (must not hold a run), else runs/<time>."""
+    if output is not None:
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise CompressorError(
+                f"output {output} already exists and is not empty",
+                "runs never overwrite each other: choose a new --output",
+            )
+        output.mkdir(parents=True, exist_ok=True)
+        return output
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = DEFAULT_RUNS_DIR / f"{stamp}-{profile_name}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(f"{base}-{n}")
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file and rename it, so readers never see half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def read_report(run_dir: Path) -> dict[str, Any]:
+    """Load a finished run's report; clear errors for missing or failed runs."""
+    if not run_dir.is_dir():
+        raise CompressorError(f"run directory {run_dir} does not exist", "pass a run directory")
+    report = run_dir / REPORT_FILE
+    if not report.is_file():
+        error = run_dir / ERROR_FILE
+        if error.is_file():
+            first = error.read_text(encoding="utf-8").strip().splitlines()[0]
+            raise CompressorError(f"run {run_dir} failed: {first}", "see error.txt in the run")
+        raise CompressorError(f"run {run_dir} has no {REPORT_FILE} (unfinished or not a run)")
+    try:
+        return json.loads(report.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CompressorError(f"{report} is not valid JSON") from exc

@@ -1,0 +1,160 @@
+"""The runner: executes a checked plan stage by stage, saving every stage's output."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from compressor import __version__
+from compressor.core.artifact import Artifact
+from compressor.core.context import RunContext
+from compressor.core.errors import CompressorError, StageError
+from compressor.core.plan import StageSpec
+from compressor.core.run_store import REPORT_FILE, write_json_atomic
+from compressor.core.strategy import Strategy, StrategyConfig
+
+FINAL_ARTIFACT = "model.tflite"
+# Stages whose output becomes the new float reference (the model the user wants).
+_REFERENCE_STAGES = ("train",)
+
+
+def save_stage_output(artifact: Artifact, folder: Path) -> Path:
+    """Persist a stage's output (``.tflite`` bytes or a Keras model) and its facts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "facts.json").write_text(
+        json.dumps(artifact.facts, indent=2, default=str), encoding="utf-8"
+    )
+    if artifact.is_tflite:
+        path = folder / "model.tflite"
+        path.write_bytes(artifact.tflite_bytes)
+        return path
+    path = folder / "model.keras"
+    try:
+        if artifact.facts.get("qat"):
+            import tensorflow_model_optimization as tfmot
+
+            with tfmot.quantization.keras.quantize_scope():
+                artifact.keras_model.save(path)
+        else:
+            artifact.keras_model.save(path)
+    except Exception:
+        # Some wrapped models cannot be serialised whole; the weights still can.
+        path = folder / "model.weights.h5"
+        artifact.keras_model.save_weights(path)
+    return path
+
+
+def run_stages(
+    steps: list[tuple[StageSpec, Strategy, StrategyConfig]],
+    context: RunContext,
+    notify: Any,
+    plugin_of: Any,
+) -> tuple[Artifact, list[dict[str, Any]]]:
+    """Run every step in order; returns the final artifact and per-stage records."""
+    artifact = Artifact(keras_model=context.float_model)
+    records = []
+    for number, (spec, strategy, config) in enumerate(steps, start=1):
+        params = config.model_dump()
+        notify(
+            "on_stage_started", stage=spec.stage, strategy=strategy, params=params, context=context
+        )
+        start = time.perf_counter()
+        try:
+            artifact = strategy.apply(artifact, context, config)
+        except CompressorError:
+            raise
+        except Exception as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise StageError(
+                f"stage {spec.stage} ({strategy.name}) failed: "
+                f"{type(exc).__name__}: {message[:300]}",
+                "run with --debug for the traceback",
+            ) from exc
+        seconds = time.perf_counter() - start
+        if spec.stage in _REFERENCE_STAGES and artifact.keras_model is not None:
+            context.float_model = artifact.keras_model
+            context._float_outputs.clear()
+        folder = context.run_dir / "stages" / f"{number:02d}-{spec.stage}-{strategy.name}"
+        output = save_stage_output(artifact, folder)
+        notify(
+            "on_stage_finished",
+            stage=spec.stage,
+            strategy=strategy,
+            seconds=seconds,
+            output_path=str(output),
+            context=context,
+        )
+        records.append(
+            {
+                "name": spec.stage,
+                "strategy": strategy.name,
+                "plugin": plugin_of(strategy.name),
+                "params": params,
+                "seconds": round(seconds, 3),
+                "output": str(output.relative_to(context.run_dir)),
+                "facts": {k: v for k, v in artifact.facts.items() if _is_plain(v)},
+            }
+        )
+    return artifact, records
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None))
+
+
+def build_report(
+    context: RunContext,
+    stages: list[dict[str, Any]],
+    model_source: str,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The content of report.json."""
+    baseline, result = context.results["baseline"], context.results["result"]
+    info = context.model_info
+    return {
+        "compressor_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": {
+            "name": context.profile.name,
+            "delegate": context.profile.delegate,
+            "threads": context.profile.threads,
+        },
+        "model": {
+            "source": model_source,
+            "name": info.name,
+            "params": info.params,
+            "macs": info.macs,
+            "input_shape": info.inputs[0].shape if info.inputs else None,
+            "output_shape": info.outputs[0].shape if info.outputs else None,
+        },
+        "data": {
+            "source": context.images.source,
+            "train_images": int(len(context.images.train)),
+            "evaluation_images": int(len(context.images.evaluation)),
+            "skipped": context.images.skipped,
+        },
+        "plan": context.plan.model_dump(exclude_none=True) if context.plan else None,
+        "stages": stages,
+        "baseline": baseline,
+        "result": result,
+        "ratios": {
+            "size": round(baseline["size_bytes"] / result["size_bytes"], 3),
+            "gzip": round(baseline["gzip_bytes"] / result["gzip_bytes"], 3),
+            "host_latency": round(baseline["host_latency_ms"] / result["host_latency_ms"], 3),
+        },
+        "artifact": FINAL_ARTIFACT,
+        "notes": context.notes,
+        "warnings": warnings,
+    }
+
+
+def finish_run(context: RunContext, artifact: Artifact, report: dict[str, Any]) -> Path:
+    """Write the final ``.tflite`` and then report.json (last, atomically)."""
+    if not artifact.is_tflite:
+        raise StageError("the pipeline ended without a .tflite model")
+    (context.run_dir / FINAL_ARTIFACT).write_bytes(artifact.tflite_bytes)
+    path = context.run_dir / REPORT_FILE
+    write_json_atomic(path, report)
+    return path

@@ -1,0 +1,190 @@
+"""Run, time and inspect ``.tflite`` models with the LiteRT interpreter."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compressor.core.errors import ModelError
+
+
+def _interpreter(model: bytes, threads: int | None = None, delegates: bool = True) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = (
+        OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    try:
+        interpreter = Interpreter(
+            model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
+        )
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"LiteRT cannot load the .tflite model: {exc}".splitlines()[0]) from exc
+    return interpreter
+
+
+def _to_input(batch: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype in (np.int8, np.uint8):
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+    return batch.astype(dtype)
+
+
+def _from_output(values: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] in (np.int8, np.uint8, np.int16):
+        scale, zero_point = detail["quantization"]
+        return (values.astype(np.float32) - zero_point) * scale
+    return values.astype(np.float32)
+
+
+class TFLiteModel:
+    """A loaded ``.tflite`` that takes and returns float arrays whatever its I/O types."""
+
+    def __init__(self, model: bytes, threads: int | None = None) -> None:
+        self.interpreter = _interpreter(model, threads)
+        self.input_detail = self.interpreter.get_input_details()[0]
+        self.output_detail = self.interpreter.get_output_details()[0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Input shape including the batch dimension."""
+        return tuple(int(d) for d in self.input_detail["shape"])
+
+    def predict_one(self, image: np.ndarray) -> np.ndarray:
+        """Run one example (no batch dimension); returns float output without batch."""
+        self.interpreter.set_tensor(
+            self.input_detail["index"], _to_input(image[None, ...], self.input_detail)
+        )
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self.output_detail["index"])
+        return _from_output(raw, self.output_detail)[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Run every example of ``images`` (N, ...) one by one."""
+        return np.stack([self.predict_one(image) for image in images])
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Host latency of repeated invocations after warm-up."""
+
+    median_ms: float
+    p90_ms: float
+    runs: int
+    threads: int
+
+
+def measure_latency(
+    model: bytes, example: np.ndarray, threads: int, runs: int = 20, warmup: int = 3
+) -> LatencyStats:
+    """Time ``runs`` invocations (after ``warmup``) of ``model`` on one ``example``."""
+    runner = TFLiteModel(model, threads)
+    runner.interpreter.set_tensor(
+        runner.input_detail["index"], _to_input(example[None, ...], runner.input_detail)
+    )
+    for _ in range(warmup):
+        runner.interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return LatencyStats(
+        median_ms=float(np.median(times)),
+        p90_ms=float(np.percentile(times, 90)),
+        runs=runs,
+        threads=threads,
+    )
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One operator of a ``.tflite``: its builtin name and its tensors' types."""
+
+    index: int
+    name: str
+    input_types: list[str]
+    output_types: list[str]
+    input_roles: list[str]  # "data", "bias" (int32 in int8 models) or "param" (int32 shape/axis)
+
+
+# Which input of an op is its bias (int32 in an int8 model by design).
+_BIAS_POSITION = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
+# Inputs that are shape/axis parameters, int32 by the TFLite schema, not activations.
+_PARAM_POSITIONS = {
+    "RESIZE_NEAREST_NEIGHBOR": {1},
+    "RESIZE_BILINEAR": {1},
+    "PAD": {1},
+    "PADV2": {1},
+    "MEAN": {1},
+    "SUM": {1},
+    "REDUCE_MAX": {1},
+    "REDUCE_MIN": {1},
+    "RESHAPE": {1},
+    "TRANSPOSE": {1},
+    "STRIDED_SLICE": {1, 2, 3},
+    "SLICE": {1, 2},
+    "TRANSPOSE_CONV": {0},
+    "EXPAND_DIMS": {1},
+    "SPLIT": {0},
+    "TILE": {1},
+}
+
+
+def list_operators(model: bytes) -> list[OpRecord]:
+    """Operators of the model as written (no delegate applied), with tensor types."""
+    interpreter = _interpreter(model, delegates=False)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    records = []
+    for op in interpreter._get_ops_details():
+        inputs = [int(i) for i in op["inputs"] if int(i) >= 0]
+        outputs = [int(i) for i in op["outputs"] if int(i) >= 0]
+        name = str(op["op_name"])
+        bias_position = _BIAS_POSITION.get(name)
+        params = _PARAM_POSITIONS.get(name, set())
+        roles = [
+            "bias" if p == bias_position else "param" if p in params else "data"
+            for p in range(len(inputs))
+        ]
+        records.append(
+            OpRecord(
+                index=int(op["index"]),
+                name=str(op["op_name"]),
+                input_types=[np.dtype(tensors[i]["dtype"]).name for i in inputs],
+                output_types=[np.dtype(tensors[i]["dtype"]).name for i in outputs],
+                input_roles=roles,
+            )
+        )
+    return records
+
+
+def io_types(model: bytes) -> tuple[str, str]:
+    """Names of the model's first input and output dtypes."""
+    interpreter = _interpreter(model, delegates=False)
+    return (
+        np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
+        np.dtype(interpreter.get_output_details()[0]["dtype"]).name,
+    )
+
+
+def constant_tensors(model: bytes) -> list[np.ndarray]:
+    """Values of the model's constant tensors (weights, biases), as stored."""
+    interpreter = _interpreter(model, delegates=False)
+    produced: set[int] = {int(i) for d in interpreter.get_input_details() for i in [d["index"]]}
+    consumed: set[int] = set()
+    for op in interpreter._get_ops_details():
+        produced.update(int(i) for i in op["outputs"] if int(i) >= 0)
+        consumed.update(int(i) for i in op["inputs"] if int(i) >= 0)
+    values = []
+    for index in sorted(consumed - produced):
+        try:
+            values.append(np.asarray(interpreter.get_tensor(index)))
+        except ValueError:
+            continue
+    return values

@@ -1,0 +1,101 @@
+"""Johnson et al. (2016) feed-forward style-transfer generator, configurable for students.
+
+Upsample + conv (not transposed conv) avoids checkerboard artefacts; zero padding is
+used because reflection padding is not an XNNPACK/GPU-delegate op (DESIGN.md §4).
+Output is in [0, 1] through a sigmoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+@keras.saving.register_keras_serializable(package="compressor")
+class InstanceNormalization(keras.layers.Layer):
+    """Per-image, per-channel normalisation over height and width, with scale and offset."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape) -> None:
+        channels = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        return (inputs - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Shape of a generator: width multiplier, residual blocks, norm, block type, input size."""
+
+    width: float = 1.0
+    residual_blocks: int = 5
+    norm: Literal["instance", "batch"] = "instance"
+    depthwise: bool = False
+    input_size: int = 128
+
+
+def _norm(kind: str, name: str) -> keras.layers.Layer:
+    if kind == "instance":
+        return InstanceNormalization(name=name)
+    return keras.layers.BatchNormalization(name=name)
+
+
+def _conv_block(x, filters: int, kernel: int, stride: int, norm: str, name: str):
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", name=f"{name}_conv")(x)
+    x = _norm(norm, f"{name}_norm")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _separable(x, filters: int, name: str):
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}_dw")(x)
+    return keras.layers.Conv2D(filters, 1, name=f"{name}_pw")(x)
+
+
+def _residual_block(x, filters: int, config: GeneratorConfig, name: str):
+    shortcut = x
+    for i in (1, 2):
+        if config.depthwise:
+            x = _separable(x, filters, f"{name}_{i}")
+        else:
+            x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_{i}_conv")(x)
+        x = _norm(config.norm, f"{name}_{i}_norm")(x)
+        if i == 1:
+            x = keras.layers.ReLU(name=f"{name}_{i}_relu")(x)
+    return keras.layers.Add(name=f"{name}_add")([shortcut, x])
+
+
+def build_generator(config: GeneratorConfig = GeneratorConfig(), seed: int = 0) -> keras.Model:
+    """Build the generator for ``config`` with deterministic weights from ``seed``."""
+    keras.utils.set_random_seed(seed)
+
+    def width(channels: int) -> int:
+        return max(4, int(round(channels * config.width / 4)) * 4)
+
+    size = config.input_size
+    inputs = keras.Input((size, size, 3), name="image")
+    x = _conv_block(inputs, width(32), 9, 1, config.norm, "enc1")
+    x = _conv_block(x, width(64), 3, 2, config.norm, "enc2")
+    x = _conv_block(x, width(128), 3, 2, config.norm, "enc3")
+    for block in range(config.residual_blocks):
+        x = _residual_block(x, width(128), config, f"res{block + 1}")
+    x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up1")(x)
+    x = _conv_block(x, width(64), 3, 1, config.norm, "dec1")
+    x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up2")(x)
+    x = _conv_block(x, width(32), 3, 1, config.norm, "dec2")
+    x = keras.layers.Conv2D(3, 9, padding="same", name="out_conv")(x)
+    outputs = keras.layers.Activation("sigmoid", name="stylized")(x)
+    name = f"johnson_{config.norm[:2]}_w{config.width:g}_r{config.residual_blocks}"
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,205 @@
+"""Plugin discovery and hook calls.
+
+Order: entry points of group ``compressor`` (third-party), then the built-in
+modules in ``DEFAULT_PLUGINS``, then a check that every hook implementation has
+a spec. A broken plugin is recorded with its error and skipped, so unrelated
+commands keep working. ``COMPRESSOR_BLOCK_PLUGINS=a,b`` blocks plugins by name;
+``COMPRESSOR_TRACE_HOOKS=1`` prints every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from compressor import __version__
+from compressor.core.errors import CompressorError
+from compressor.core.keras_objects import KerasObjectRegistry
+from compressor.core.profiles import ProfileRegistry
+from compressor.core.strategy import StrategyRegistry
+from compressor.plugins import PROJECT_NAME, hookspecs
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "compressor.hardware_profiles",
+    "compressor.models",
+    "compressor.strategies.train",
+    "compressor.strategies.prune",
+    "compressor.strategies.qat",
+    "compressor.strategies.fuse",
+    "compressor.strategies.quantize",
+    "compressor.strategies.evaluate",
+)
+BLOCK_ENV = "COMPRESSOR_BLOCK_PLUGINS"
+TRACE_ENV = "COMPRESSOR_TRACE_HOOKS"
+NO_ENTRYPOINTS_ENV = "COMPRESSOR_NO_ENTRYPOINTS"
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as `compressor plugins` shows it."""
+
+    name: str
+    distribution: str
+    version: str
+    builtin: bool
+    error: str = ""
+
+
+def _blocked_names() -> set[str]:
+    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+class PluginHost:
+    """Owns the pluggy manager and the registries built from the hooks."""
+
+    def __init__(self, load_entrypoints: bool | None = None) -> None:
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: list[PluginRecord] = []
+        self.warnings: list[str] = []
+        self._strategies: StrategyRegistry | None = None
+        self._profiles: ProfileRegistry | None = None
+        self._keras_objects: KerasObjectRegistry | None = None
+        blocked = _blocked_names()
+        for name in blocked:
+            self.pm.set_blocked(name)
+        if os.environ.get(TRACE_ENV):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+        if load_entrypoints is None:
+            load_entrypoints = not os.environ.get(NO_ENTRYPOINTS_ENV)
+        if load_entrypoints:
+            self._load_entrypoints(blocked)
+        for module_name in DEFAULT_PLUGINS:
+            if module_name in blocked:
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:  # a broken built-in must not hide the others
+                self._record_failure(module_name, "compressor", __version__, True, exc)
+                continue
+            self._register(module, module_name, "compressor", __version__, True)
+
+    def _load_entrypoints(self, blocked: set[str]) -> None:
+        for ep in metadata.entry_points(group=PROJECT_NAME):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            if ep.name in blocked:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._record_failure(ep.name, dist, version, False, exc)
+                continue
+            self._register(plugin, ep.name, dist, version, False)
+
+    def _record_failure(
+        self, name: str, dist: str, version: str, builtin: bool, exc: BaseException
+    ) -> None:
+        message = f"failed to load: {type(exc).__name__}: {exc}".splitlines()[0]
+        self.records.append(PluginRecord(name, dist, version, builtin, message))
+
+    def _register(self, plugin: Any, name: str, dist: str, version: str, builtin: bool) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._record_failure(name, dist, version, builtin, exc)
+            return
+        unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
+        if unknown:
+            self.pm.unregister(plugin)
+            known = ", ".join(
+                sorted(n for n in dir(hookspecs) if n.startswith(("register_", "on_")))
+            )
+            self.records.append(
+                PluginRecord(
+                    name,
+                    dist,
+                    version,
+                    builtin,
+                    f"unknown hook {', '.join(unknown)} (known hooks: {known})",
+                )
+            )
+            return
+        self.records.append(PluginRecord(name, dist, version, builtin))
+
+    def _fail_plugin(self, plugin_name: str, exc: BaseException) -> None:
+        for record in self.records:
+            if record.name == plugin_name and not record.error:
+                record.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        plugin = self.pm.get_plugin(plugin_name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+
+    def _call_registration(self, hook_name: str, registry: Any) -> None:
+        """Call a registration hook plugin by plugin, so one bad plugin is isolated."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            registry.current_plugin = impl.plugin_name
+            try:
+                impl.function(registry)
+            except CompressorError as exc:
+                self._fail_plugin(impl.plugin_name, exc)
+            except Exception as exc:
+                self._fail_plugin(impl.plugin_name, RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+    @property
+    def strategies(self) -> StrategyRegistry:
+        """All registered strategies (built on first use)."""
+        if self._strategies is None:
+            self._strategies = StrategyRegistry()
+            self._call_registration("register_strategies", self._strategies)
+        return self._strategies
+
+    @property
+    def profiles(self) -> ProfileRegistry:
+        """All registered hardware profiles (built on first use)."""
+        if self._profiles is None:
+            self._profiles = ProfileRegistry()
+            self._call_registration("register_hardware_profiles", self._profiles)
+        return self._profiles
+
+    def keras_objects(self) -> dict[str, Any]:
+        """Custom Keras objects from all plugins, for loading models (imports TF)."""
+        if self._keras_objects is None:
+            self._keras_objects = KerasObjectRegistry()
+            self._call_registration("register_keras_objects", self._keras_objects)
+        return self._keras_objects.as_dict()
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every plugin; a failing observer becomes a warning."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            args = {k: kwargs[k] for k in impl.argnames}
+            try:
+                impl.function(**args)
+            except Exception as exc:
+                self.warnings.append(
+                    f"plugin '{impl.plugin_name}' failed in {hook_name}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+
+    def errors(self) -> list[PluginRecord]:
+        """Plugins that failed to load or register."""
+        return [r for r in self.records if r.error]
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host (created on first use)."""
+    global _HOST
+    if _HOST is None:
+        _HOST = PluginHost()
+    return _HOST
+
+
+def reset_host() -> None:
+    """Forget the process-wide host (tests, or after installing plugins)."""
+    global _HOST
+    _HOST = None

@@ -1,0 +1,218 @@
+"""Quantize stage: TFLite converter to float32, float16, dynamic-range int8, full int8, int16x8."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compressor.core.artifact import Artifact
+from compressor.core.context import RunContext
+from compressor.core.errors import StageError
+from compressor.core.model_info import ModelInfo
+from compressor.core.profiles import HardwareProfile
+from compressor.core.strategy import (
+    Estimate,
+    PipelineView,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+)
+from compressor.plugins import hookimpl
+
+# Expected SSIM loss vs float, from DESIGN.md §4 measurements on the Johnson generator.
+FULL_INT8_LOSS_INSTANCE_NORM = 0.2
+FULL_INT8_LOSS = 0.01
+DYNAMIC_INT8_LOSS = 0.007
+FLOAT16_LOSS = 0.0005
+
+
+class _ConvertConfig(StrategyConfig):
+    pass
+
+
+class FullInt8Config(StrategyConfig):
+    io_type: Literal["auto", "int8", "uint8", "float32"] = Field(
+        default="auto", description="I/O tensor type; auto picks the profile's first integer type"
+    )
+    calibration_images: int = Field(
+        default=64, ge=1, le=1000, description="Representative images for calibration"
+    )
+
+
+class _TFLiteConversion(Strategy):
+    """Shared converter logic; subclasses set the precision and converter options."""
+
+    stage = "quantize"
+    Config = _ConvertConfig
+
+    def supports(
+        self, profile: HardwareProfile, info: ModelInfo, pipeline: PipelineView
+    ) -> Support:
+        precision = self.produces_precision or "float32"
+        if profile.requires_full_integer and precision != "int8":
+            return Support.no(f"{profile.name} runs only full-integer int8 models")
+        if not profile.runs(precision):
+            return Support.no(f"{profile.name} does not execute {precision} ({profile.delegate})")
+        if precision != "int8" and "float32" not in profile.io_types:
+            return Support.no(f"{profile.name} needs integer I/O")
+        return Support.yes()
+
+    def configure(self, converter: Any, context: RunContext, config: StrategyConfig) -> dict:
+        """Set converter options; return facts to record on the artifact."""
+        return {}
+
+    def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
+        """Convert the Keras model to a ``.tflite`` with this strategy's precision."""
+        import tensorflow as tf
+
+        if artifact.is_tflite:
+            raise StageError(f"{self.name}: the model is already converted to .tflite")
+        converter = tf.lite.TFLiteConverter.from_keras_model(artifact.keras_model)
+        facts = self.configure(converter, context, config)
+        try:
+            data = converter.convert()
+        except Exception as exc:
+            line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StageError(
+                f"{self.name}: TFLite conversion failed: {line[:300]}",
+                "choose another quantize strategy in the plan",
+            ) from exc
+        return artifact.with_tflite(data, precision=self.produces_precision, **facts)
+
+
+class Float32Conversion(_TFLiteConversion):
+    """Plain float32 conversion: the reference point, and the fallback for float-only targets."""
+
+    name = "tflite-float32"
+    summary = "TFLite float32 conversion (no quantization)"
+    produces_precision = "float32"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(weight_bits=32, precision="float32")
+
+
+class Float16Conversion(_TFLiteConversion):
+    """float16 weights; GPU delegates compute in fp16, CPUs dequantize to fp32."""
+
+    name = "tflite-float16"
+    summary = "TFLite float16 weights (GPU delegate runs fp16 natively)"
+    produces_precision = "float16"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(weight_bits=16, precision="float16", ssim_loss=FLOAT16_LOSS)
+
+    def configure(self, converter, context, config) -> dict:
+        import tensorflow as tf
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+        return {}
+
+
+class DynamicRangeInt8(_TFLiteConversion):
+    """int8 weights, float activations quantized on the fly by hybrid kernels."""
+
+    name = "tflite-dynamic-int8"
+    summary = "TFLite dynamic-range int8 (int8 weights, float activations)"
+    produces_precision = "dynamic_int8"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(weight_bits=8, precision="dynamic_int8", ssim_loss=DYNAMIC_INT8_LOSS)
+
+    def configure(self, converter, context, config) -> dict:
+        import tensorflow as tf
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return {}
+
+
+def full_int8_loss(info: ModelInfo) -> float:
+    """Expected SSIM loss of post-training full int8 for this model."""
+    return FULL_INT8_LOSS_INSTANCE_NORM if info.has_instance_norm else FULL_INT8_LOSS
+
+
+class FullInteger(_TFLiteConversion):
+    """Full-integer int8 with a representative dataset; int8/uint8 I/O for integer targets."""
+
+    name = "tflite-full-int8"
+    summary = "TFLite full-integer int8 (calibrated on images; int8/uint8 I/O)"
+    produces_precision = "int8"
+    Config = FullInt8Config
+
+    def supports(self, profile, info, pipeline) -> Support:
+        base = super().supports(profile, info, pipeline)
+        if not base.ok:
+            return base
+        if not ({"int8", "uint8"} & set(profile.io_types) or "float32" in profile.io_types):
+            return Support.no(f"{profile.name} allows no int8/uint8 or float I/O")
+        return Support.yes()
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        note = "instance norm at risk under full int8" if info.has_instance_norm else ""
+        return Estimate(weight_bits=8, precision="int8", ssim_loss=full_int8_loss(info), note=note)
+
+    def configure(self, converter, context, config: FullInt8Config) -> dict:
+        import tensorflow as tf
+
+        io_type = config.io_type
+        if io_type == "auto":
+            io_type = next(
+                (t for t in context.profile.io_types if t in ("int8", "uint8")), "float32"
+            )
+        samples = context.representative_images(config.calibration_images)
+
+        def representative_dataset():
+            for image in samples:
+                yield [image[None, ...].astype("float32")]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_type != "float32":
+            converter.inference_input_type = getattr(tf, io_type)
+            converter.inference_output_type = getattr(tf, io_type)
+        return {"io_type": io_type}
+
+
+class Int16x8(_TFLiteConversion):
+    """int16 activations with int8 weights: accurate, but reference kernels are slow on CPU."""
+
+    name = "tflite-int16x8"
+    summary = "TFLite int16 activations / int8 weights (accurate, slow on CPU)"
+    produces_precision = "int16x8"
+
+    def supports(self, profile, info, pipeline) -> Support:
+        base = super().supports(profile, info, pipeline)
+        if not base.ok:
+            return base
+        if info.has_instance_norm:
+            return Support.no("instance norm's SQUARED_DIFFERENCE has no int16 kernel")
+        return Support.yes()
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(weight_bits=8, precision="int16x8", ssim_loss=FLOAT16_LOSS)
+
+    def configure(self, converter, context, config) -> dict:
+        import tensorflow as tf
+
+        samples = context.representative_images(32)
+
+        def representative_dataset():
+            for image in samples:
+                yield [image[None, ...].astype("float32")]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        return {}
+
+
+@hookimpl
+def register_strategies(registry: StrategyRegistry) -> None:
+    """Register the TFLite conversion strategies of the quantize stage."""
+    for strategy in (Float32Conversion, Float16Conversion, DynamicRangeInt8, FullInteger, Int16x8):
+        registry.add(strategy)

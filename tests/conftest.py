@@ -1,0 +1,153 @@
+"""Shared fixtures: tiny real models and images built here (no downloads)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["COMPRESSOR_NO_ENTRYPOINTS"] = "1"  # installed third-party plugins stay out
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import compressor  # noqa: E402,F401  (sets the Keras 2 switch before TF loads)
+from compressor.plugins.manager import PluginHost, reset_host  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    """A fresh plugin host with only the built-in plugins."""
+    reset_host()
+    return PluginHost(load_entrypoints=False)
+
+
+def write_images(folder: Path, count: int = 6, seed: int = 0) -> Path:
+    """Write small synthetic photos-like images (gradients, shapes, noise; mixed modes)."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        h, w = 40 + 4 * i, 48 + 2 * i
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([xx / w, yy / h, (xx + yy) / (w + h)], -1) * 200
+        base += rng.normal(0, 10, base.shape)
+        image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((5 + i, 6, 25 + i, 30), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        draw.rectangle((w - 20, h - 18, w - 4, h - 3), fill=(20 * i, 200, 90))
+        if i % 3 == 1:
+            image = image.convert("L")
+        elif i % 3 == 2:
+            image = image.convert("RGBA")
+        image.save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture
+def images_dir(tmp_path: Path) -> Path:
+    """A folder of six small images in RGB, L and RGBA."""
+    return write_images(tmp_path / "images")
+
+
+def build_tiny_cnn(size: int = 32, seed: int = 0, width: int = 8):
+    """A small image-to-image CNN with Conv+BN pairs (EdgeTPU-friendly ops)."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(width, 3, strides=2, padding="same")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.UpSampling2D(2)(x)
+    x = keras.layers.Conv2D(3, 3, padding="same")(x)
+    outputs = keras.layers.Activation("sigmoid")(x)
+    model = keras.Model(inputs, outputs, name="tiny_cnn")
+    _randomise_batch_norm(model, seed)
+    return model
+
+
+def _randomise_batch_norm(model, seed: int) -> None:
+    """Give BN layers non-trivial statistics, as a trained model would have."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 2.0, var.shape).astype("float32"),
+                ]
+            )
+
+
+def build_tiny_classifier(size: int = 32, classes: int = 5, seed: int = 0):
+    """A small image classifier ending in softmax."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="tiny_classifier")
+
+
+def build_tiny_generator(norm: str = "instance", size: int = 32):
+    """The project's generator at test size: ¼ width, one residual block."""
+    from compressor.models.generator import GeneratorConfig, build_generator
+
+    return build_generator(
+        GeneratorConfig(width=0.25, residual_blocks=1, norm=norm, input_size=size), seed=0
+    )
+
+
+@pytest.fixture
+def tiny_cnn_path(tmp_path: Path) -> Path:
+    """A saved tiny BN CNN (.keras)."""
+    path = tmp_path / "tiny_cnn.keras"
+    build_tiny_cnn().save(path)
+    return path
+
+
+def run_cli(
+    *args: str, env_extra: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """Run the real `compressor` console script in a subprocess."""
+    env = {**os.environ, **(env_extra or {})}
+    command = [sys.executable, "-c", "from compressor.cli.app import main; main()", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )
+
+
+def make_context(tmp_path: Path, model, images_dir: Path, profile_name: str = "x86-cpu"):
+    """A RunContext around ``model`` with images from ``images_dir``."""
+    from compressor.core.context import RunContext
+    from compressor.core.datasets import load_image_folder
+    from compressor.core.model_info import model_info_from_keras
+
+    host = PluginHost(load_entrypoints=False)
+    info = model_info_from_keras(model)
+    images = load_image_folder(images_dir, info.input_image_shape, crops_per_image=3)
+    return RunContext(
+        profile=host.profiles.resolve(profile_name),
+        run_dir=tmp_path,
+        float_model=model,
+        model_info=info,
+        images=images,
+    )

@@ -1,0 +1,76 @@
+"""Hardware profiles: shipped ones load; invalid YAML is rejected naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compressor.core.errors import ProfileError
+from compressor.core.profiles import builtin_profile_paths, load_profile_file
+
+REQUIRED = {"pixel-gpu", "pixel-cpu", "x86-cpu", "edgetpu"}
+
+
+def test_shipped_profiles_load_and_state_their_targets(host):
+    assert set(host.profiles.names()) >= REQUIRED
+    gpu = host.profiles.resolve("pixel-gpu")
+    assert gpu.delegate == "gpu" and gpu.runs("float16") and not gpu.runs("int8")
+    tpu = host.profiles.resolve("edgetpu")
+    assert tpu.requires_full_integer and set(tpu.precisions) == {"int8"}
+    assert set(tpu.io_types) <= {"int8", "uint8"}
+    for name in ("x86-cpu", "pixel-cpu"):
+        cpu = host.profiles.resolve(name)
+        assert cpu.delegate == "xnnpack" and cpu.runs("int8")
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _base() -> dict:
+    return yaml.safe_load(builtin_profile_paths()[0].read_text())
+
+
+def test_unknown_key_names_file_and_field(tmp_path):
+    data = _base() | {"trheads": 4}
+    with pytest.raises(ProfileError) as error:
+        load_profile_file(_write(tmp_path, data))
+    assert "p.yaml" in error.value.message and "trheads: unknown key" in error.value.message
+
+
+def test_wrong_type_and_missing_field_are_errors(tmp_path):
+    data = _base() | {"threads": "many"}
+    with pytest.raises(ProfileError, match="threads"):
+        load_profile_file(_write(tmp_path, data))
+    data = _base()
+    del data["supported_ops"]
+    with pytest.raises(ProfileError, match="supported_ops: Field required"):
+        load_profile_file(_write(tmp_path, data))
+    data = _base()
+    data["precisions"]["int4"] = {"gmacs_per_s": 1.0, "gelems_per_s": 1.0}
+    with pytest.raises(ProfileError, match="precisions.int4"):
+        load_profile_file(_write(tmp_path, data))
+
+
+def test_not_yaml_and_not_mapping(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: [unclosed", encoding="utf-8")
+    with pytest.raises(ProfileError, match="not valid YAML"):
+        load_profile_file(path)
+    path.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match="expected a mapping"):
+        load_profile_file(path)
+
+
+def test_resolve_by_path_and_unknown_name(host, tmp_path):
+    data = _base() | {"name": "my-board"}
+    path = _write(tmp_path, data)
+    assert host.profiles.resolve(str(path)).name == "my-board"
+    with pytest.raises(ProfileError, match="unknown profile 'nosuch'"):
+        host.profiles.resolve("nosuch")
+    with pytest.raises(ProfileError, match="does not exist"):
+        host.profiles.resolve(str(tmp_path / "missing.yaml"))

@@ -1,0 +1,181 @@
+"""Built-in strategies on tiny real models: TF, tfmot and LiteRT, no mocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compressor.core.artifact import Artifact
+from compressor.core.fidelity import psnr_db
+from compressor.core.tflite_runtime import TFLiteModel, io_types, list_operators
+from tests.conftest import build_tiny_cnn, build_tiny_generator, make_context
+
+
+def _strategy(host, name):
+    strategy = host.strategies.get(name)
+    return strategy, strategy.Config()
+
+
+def test_fold_batchnorm_matches_unfused_model(host, tmp_path, images_dir):
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir)
+    strategy, config = _strategy(host, "fold-batchnorm")
+    out = strategy.apply(Artifact(keras_model=model), context, config)
+    folded = out.keras_model
+    assert out.facts["folded_batch_norms"] == 3
+    assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in folded.layers)
+    images = context.images.evaluation
+    assert (
+        np.max(np.abs(model.predict(images, verbose=0) - folded.predict(images, verbose=0))) < 1e-4
+    )
+
+
+def test_magnitude_prune_works_around_custom_layers(host, tmp_path, images_dir):
+    model = build_tiny_generator("instance")
+    context = make_context(tmp_path, model, images_dir)
+    strategy = host.strategies.get("magnitude-prune")
+    untuned = strategy.apply(
+        Artifact(keras_model=model),
+        context,
+        strategy.Config(target_sparsity=0.5, fine_tune_steps=0),
+    )
+    config = strategy.Config(target_sparsity=0.5, fine_tune_steps=30, batch_size=4)
+    out = strategy.apply(Artifact(keras_model=model), context, config)
+    pruned = out.keras_model
+    assert 0.45 <= out.facts["sparsity"] <= 0.55
+    assert not any("prune" in layer.__class__.__name__.lower() for layer in pruned.layers)
+    norms = [
+        layer for layer in pruned.layers if layer.__class__.__name__ == "InstanceNormalization"
+    ]
+    assert norms, "the custom layer stays in the pruned model"
+    images = context.images.evaluation
+    reference = model.predict(images, verbose=0)
+    tuned_psnr = psnr_db(reference, pruned.predict(images, verbose=0))
+    untuned_psnr = psnr_db(reference, untuned.keras_model.predict(images, verbose=0))
+    assert untuned.facts["sparsity"] >= 0.49
+    assert tuned_psnr > untuned_psnr + 1.0  # self-distillation recovers quality
+
+
+def test_prune_2x4_gives_two_zeros_in_every_four(host, tmp_path, images_dir):
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir)
+    strategy = host.strategies.get("prune-2x4")
+    out = strategy.apply(
+        Artifact(keras_model=model), context, strategy.Config(fine_tune_steps=3, batch_size=2)
+    )
+    convs = [layer for layer in out.keras_model.layers if layer.__class__.__name__ == "Conv2D"]
+    for conv in convs:
+        kernel = conv.get_weights()[0]
+        if kernel.shape[2] % 4:
+            continue  # tfmot leaves layers whose input channels are not a multiple of 4
+        groups = np.moveaxis(kernel, 2, -1).reshape(-1, 4)
+        assert np.all(np.count_nonzero(groups == 0, axis=1) >= 2), conv.name
+    assert out.facts["sparsity_pattern"] == "2:4"
+
+
+def test_qat_on_instance_norm_model_then_full_int8(host, tmp_path, images_dir):
+    model = build_tiny_generator("instance")
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    qat = host.strategies.get("tfmot-qat")
+    out = qat.apply(
+        Artifact(keras_model=model), context, qat.Config(fine_tune_steps=3, batch_size=2)
+    )
+    assert out.facts["qat"] is True
+    assert any("output-only" in note for note in context.notes)
+    quantize, config = _strategy(host, "tflite-full-int8")
+    converted = quantize.apply(out, context, config)
+    assert io_types(converted.tflite_bytes) == ("int8", "int8")
+    result = TFLiteModel(converted.tflite_bytes).predict(context.images.evaluation[:2])
+    assert result.shape == (2, 32, 32, 3) and np.all(np.isfinite(result))
+
+
+def test_qat_after_prune_preserves_sparsity(host, tmp_path, images_dir):
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    prune = host.strategies.get("magnitude-prune")
+    pruned = prune.apply(
+        Artifact(keras_model=model),
+        context,
+        prune.Config(target_sparsity=0.5, fine_tune_steps=4, batch_size=2),
+    )
+    qat = host.strategies.get("tfmot-qat")
+    out = qat.apply(pruned, context, qat.Config(fine_tune_steps=3, batch_size=2))
+    assert out.facts["qat_scheme"] == "prune-preserve"
+    kernels = [
+        w.numpy()
+        for w in out.keras_model.weights
+        if w.name.endswith("kernel:0") and "conv2d" in w.name and w.shape[-1] == 8
+    ]
+    assert kernels and all(np.mean(k == 0) >= 0.4 for k in kernels)
+
+
+@pytest.mark.parametrize(
+    ("name", "weight_type", "io"),
+    [
+        ("tflite-float32", "float32", ("float32", "float32")),
+        ("tflite-float16", "float16", ("float32", "float32")),
+        ("tflite-dynamic-int8", "int8", ("float32", "float32")),
+        ("tflite-int16x8", "int8", ("float32", "float32")),
+    ],
+)
+def test_quantize_modes_produce_their_types(host, tmp_path, images_dir, name, weight_type, io):
+    model = build_tiny_cnn(width=16)  # kernels ≥ 1024 weights, or the converter skips them
+    context = make_context(tmp_path, model, images_dir)
+    strategy, config = _strategy(host, name)
+    out = strategy.apply(Artifact(keras_model=model), context, config)
+    ops = list_operators(out.tflite_bytes)
+    assert any(weight_type in op.input_types for op in ops if op.name in ("CONV_2D", "DEQUANTIZE"))
+    assert io_types(out.tflite_bytes) == io
+    assert out.facts["precision"] == strategy.produces_precision
+
+
+def test_full_int8_every_operator_is_integer(host, tmp_path, images_dir):
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    strategy, config = _strategy(host, "tflite-full-int8")
+    out = strategy.apply(Artifact(keras_model=model), context, config)
+    for op in list_operators(out.tflite_bytes):
+        for dtype, role in zip(op.input_types, op.input_roles, strict=True):
+            assert dtype in ("int8", "uint8") or (role in ("bias", "param") and dtype == "int32"), (
+                op
+            )
+        assert all(t in ("int8", "uint8") for t in op.output_types), op
+
+
+def test_evaluate_measures_baseline_and_result(host, tmp_path, images_dir):
+    model = build_tiny_cnn(width=16)
+    context = make_context(tmp_path, model, images_dir)
+    quantize, qconfig = _strategy(host, "tflite-dynamic-int8")
+    converted = quantize.apply(Artifact(keras_model=model), context, qconfig)
+    evaluate = host.strategies.get("litert-evaluate")
+    evaluate.apply(converted, context, evaluate.Config(runs=5, warmup=1, max_images=3))
+    baseline, result = context.results["baseline"], context.results["result"]
+    assert result["size_bytes"] < baseline["size_bytes"]
+    assert result["gzip_bytes"] <= result["size_bytes"]
+    assert (
+        result["host_latency_ms"] > 0 and result["host_latency_p90_ms"] >= result["host_latency_ms"]
+    )
+    assert baseline["fidelity"]["ssim"] > 0.999
+    assert 0.5 < result["fidelity"]["ssim"] <= 1.0 and result["fidelity"]["psnr_db"] > 20
+    assert result["estimated_latency_ms"] > 0
+
+
+def test_paired_finetune_lowers_the_loss(host, tmp_path, images_dir):
+    from PIL import Image, ImageOps
+
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    for path in images_dir.iterdir():
+        ImageOps.invert(Image.open(path).convert("RGB")).save(targets / path.name)
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir)
+    strategy = host.strategies.get("paired-finetune")
+    config = strategy.Config(
+        inputs_dir=str(images_dir),
+        targets_dir=str(targets),
+        steps=30,
+        batch_size=2,
+        learning_rate=1e-2,
+    )
+    out = strategy.apply(Artifact(keras_model=model), context, config)
+    assert out.facts["train_mse_after"] < out.facts["train_mse_before"]
