@@ -35,10 +35,10 @@ def profiles(
         "budgets",
         "source",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
     for loaded in host.profiles.all():
         p = loaded.profile
-        precisions = ", ".join(f"{k} {v.gmacs_per_s:g}" for k, v in p.precisions.items())
+        precisions = "\n".join(f"{k} {v.gmacs_per_s:g}" for k, v in p.precisions.items())
         budgets = ", ".join(f"{k}={v}" for k, v in p.budgets.model_dump().items() if v) or "—"
         integer = " (int only)" if p.requires_full_integer else ""
         table.add_row(

@@ -19,7 +19,7 @@ from compressor.core.model_info import ModelInfo
 from compressor.core.plan import Plan, load_plan, resolve_plan_steps
 from compressor.core.planner import plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
-from compressor.core.run_store import ERROR_FILE, create_run_dir
+from compressor.core.run_store import ERROR_FILE, create_run_dir, ensure_new_output
 from compressor.core.runner import build_report, finish_run, run_stages
 from compressor.plugins.manager import PluginHost
 
@@ -35,6 +35,9 @@ class LoadedModel:
 
 def load_model(model_path: Path | None, host: PluginHost, input_size: int | None) -> LoadedModel:
     """The user's model (checked to be an image model) or the built-in default."""
+    from compressor.core.native_logs import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from compressor.core.keras_io import fix_input_size, load_keras_model, require_image_model
     from compressor.core.model_info import model_info_from_keras
 
@@ -95,6 +98,7 @@ def run_job(
             raise CompressorError("no --profile given", "pass --profile NAME or --plan FILE")
         profile_name = load_plan(plan_path).profile
     profile = host.profiles.resolve(profile_name)
+    ensure_new_output(output)
     loaded = load_model(model_path, host, input_size)
     images = load_images(data, loaded.info.input_image_shape, seed)
     plan, plan_source = choose_plan(plan_path, profile, loaded, host)

@@ -15,14 +15,19 @@ ERROR_FILE = "error.txt"
 DEFAULT_RUNS_DIR = Path("runs")
 
 
+def ensure_new_output(output: Path | None) -> None:
+    """Refuse an ``--output`` that already holds something (checked before any work)."""
+    if output is not None and output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise CompressorError(
+            f"output {output} already exists and is not empty",
+            "runs never overwrite each other: choose a new --output",
+        )
+
+
 def create_run_dir(output: Path | None, profile_name: str) -> Path:
     """Make a fresh run directory: ``output`` if given (must not hold a run), else runs/<time>."""
     if output is not None:
-        if output.exists() and (not output.is_dir() or any(output.iterdir())):
-            raise CompressorError(
-                f"output {output} already exists and is not empty",
-                "runs never overwrite each other: choose a new --output",
-            )
+        ensure_new_output(output)
         output.mkdir(parents=True, exist_ok=True)
         return output
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -14,14 +14,17 @@ from compressor.core.errors import ModelError
 def _interpreter(model: bytes, threads: int | None = None, delegates: bool = True) -> Any:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from compressor.core.native_logs import quiet_native_logs
+
     resolver = (
         OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     )
     try:
-        interpreter = Interpreter(
-            model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
-        )
-        interpreter.allocate_tensors()
+        with quiet_native_logs():
+            interpreter = Interpreter(
+                model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"LiteRT cannot load the .tflite model: {exc}".splitlines()[0]) from exc
     return interpreter

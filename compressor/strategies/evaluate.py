@@ -84,7 +84,10 @@ def convert_float32(keras_model: Any) -> bytes:
     """The float32 ``.tflite`` of a Keras model: the baseline every result is compared to."""
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+    from compressor.core.native_logs import quiet_native_logs
+
+    with quiet_native_logs():
+        return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
 
 
 class LiteRTEvaluate(Strategy):

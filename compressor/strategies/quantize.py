@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
 from compressor.core.model_info import ModelInfo
+from compressor.core.native_logs import quiet_native_logs
 from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import (
     Estimate,
@@ -72,7 +74,9 @@ class _TFLiteConversion(Strategy):
         converter = tf.lite.TFLiteConverter.from_keras_model(artifact.keras_model)
         facts = self.configure(converter, context, config)
         try:
-            data = converter.convert()
+            with quiet_native_logs(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # converter chatter, not user-actionable
+                data = converter.convert()
         except Exception as exc:
             line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise StageError(

@@ -20,7 +20,7 @@ from compressor.core.keras_io import clone_keras_model
 from compressor.core.strategy import Estimate, Strategy, StrategyConfig, StrategyRegistry, Support
 from compressor.plugins import hookimpl
 
-_CLUSTERABLE = ("Conv2D", "Dense", "DepthwiseConv2D")
+_CLUSTERABLE = ("Conv2D", "Dense")  # depthwise kernels stay unclustered in tfmot 0.8
 
 
 class ClusterConfig(StrategyConfig):
@@ -47,7 +47,7 @@ class WeightClustering(Strategy):
 
     def supports(self, profile, info, pipeline) -> Support:
         if not any(layer.class_name in _CLUSTERABLE for layer in info.layers):
-            return Support.no("no Conv2D/Dense/DepthwiseConv2D layer to cluster")
+            return Support.no("no Conv2D/Dense layer to cluster")
         return Support.yes()
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
@@ -65,6 +65,7 @@ class WeightClustering(Strategy):
         import tf_keras as keras
 
         clustered_names: list[str] = []
+        wrapper_names: set[str] = set()
         init = tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS
 
         def wrap(layer: Any) -> Any:
@@ -75,15 +76,17 @@ class WeightClustering(Strategy):
                 copy.build(layer.input_shape)
                 copy.set_weights(layer.get_weights())
                 clustered_names.append(layer.name)
-                return tfmot.clustering.keras.cluster_weights(
+                wrapper = tfmot.clustering.keras.cluster_weights(
                     copy, number_of_clusters=config.clusters, cluster_centroids_init=init
                 )
+                wrapper_names.add(wrapper.name)
+                return wrapper
             return copy
 
         source = clone_keras_model(artifact.keras_model)  # cluster_weights mutates its input
         wrapped = keras.models.clone_model(source, clone_function=wrap)
         for layer, original in zip(wrapped.layers, source.layers, strict=True):
-            if original.weights and layer.name not in clustered_names:
+            if original.weights and layer.name not in wrapper_names:
                 layer.set_weights(original.get_weights())
         if not clustered_names:
             raise StageError("weight-clustering: no layer to cluster")

@@ -1,0 +1,90 @@
+"""Images in any mode/size, clear data errors, fidelity metrics and model facts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compressor.core.datasets import load_builtin_samples, load_image_folder
+from compressor.core.errors import DataError
+from compressor.core.fidelity import compare_outputs, kl_divergence, psnr_db, ssim, top1_agreement
+from compressor.core.model_info import model_info_from_keras
+from compressor.models.default import build_default_model, default_model_info
+from tests.conftest import build_tiny_classifier, build_tiny_cnn
+
+
+def test_folder_images_of_any_mode_are_resized_and_scaled(images_dir):
+    images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=2)
+    assert images.evaluation.shape == (6, 32, 32, 3)
+    assert images.train.shape == (18, 32, 32, 3)
+    assert images.train.dtype == np.float32
+    assert 0.0 <= images.train.min() and images.train.max() <= 1.0
+    gray = load_image_folder(images_dir, (16, 20, 1), crops_per_image=0)
+    assert gray.evaluation.shape == (6, 16, 20, 1)
+
+
+def test_unreadable_files_are_skipped_and_named(images_dir):
+    (images_dir / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=0)
+    assert len(images.evaluation) == 6 and images.skipped[0].startswith("broken.jpg")
+
+
+def test_data_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_image_folder(tmp_path / "nope", (8, 8, 3))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="has no image files"):
+        load_image_folder(tmp_path / "empty", (8, 8, 3))
+
+
+def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
+    import compressor.core.datasets as datasets
+
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    Image.new("RGB", (200, 200)).save(folder / "big.png")
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(DataError, match="no readable image"):
+        load_image_folder(folder, (8, 8, 3))
+
+
+def test_builtin_samples_are_real_photos():
+    images = load_builtin_samples((24, 24, 3), crops_per_image=1)
+    assert len(images.evaluation) >= 5 and images.evaluation.std() > 0.1
+
+
+def test_psnr_and_ssim_behave():
+    rng = np.random.default_rng(0)
+    clean = rng.random((2, 32, 32, 3)).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
+    very_noisy = np.clip(clean + rng.normal(0, 0.2, clean.shape), 0, 1).astype(np.float32)
+    assert psnr_db(clean, clean) == float("inf") and ssim(clean, clean) == pytest.approx(1.0)
+    mse = np.mean((clean.astype(np.float64) - noisy) ** 2)
+    assert psnr_db(clean, noisy) == pytest.approx(10 * np.log10(1 / mse))
+    assert 1.0 > ssim(clean, noisy) > ssim(clean, very_noisy)
+
+
+def test_classifier_metrics():
+    reference = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    test = np.array([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1]])
+    assert top1_agreement(reference, test) == 0.5
+    expected = np.mean([np.sum(p * np.log(p / q)) for p, q in zip(reference, test, strict=True)])
+    assert kl_divergence(reference, test) == pytest.approx(expected)
+    assert set(compare_outputs(reference, test)) == {"top1_agreement", "kl_divergence"}
+
+
+def test_model_info_counts_macs_and_kinds():
+    info = model_info_from_keras(build_tiny_cnn())
+    first = info.layers[0]
+    assert first.kind == "conv" and first.macs == 32 * 32 * 8 * 3 * 3 * 3
+    assert info.count("batch_norm") == 3 and info.is_image_to_image
+    classifier = model_info_from_keras(build_tiny_classifier())
+    assert classifier.is_classifier and not classifier.is_image_to_image
+
+
+def test_shipped_default_model_info_matches_the_real_model():
+    shipped = default_model_info()
+    real = model_info_from_keras(build_default_model())
+    assert shipped.to_dict() == real.to_dict()
+    assert shipped.has_instance_norm and shipped.custom_layers
