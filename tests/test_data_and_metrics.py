@@ -19,7 +19,7 @@ def test_folder_images_of_any_mode_are_resized_and_scaled(images_dir):
     assert images.evaluation.shape == (6, 32, 32, 3)
     assert images.train.shape == (18, 32, 32, 3)
     assert images.train.dtype == np.float32
-    assert 0.0 <= images.train.min() and images.train.max() <= 1.0
+    assert images.train.min() >= 0.0 and images.train.max() <= 1.0
     gray = load_image_folder(images_dir, (16, 20, 1), crops_per_image=0)
     assert gray.evaluation.shape == (6, 16, 20, 1)
 

@@ -22,9 +22,21 @@ def plugin_site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(PLUGIN_SOURCE)],
-        capture_output=True, text=True, cwd=build,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(PLUGIN_SOURCE),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=build,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert list(target.glob("compressor_clustering-*.dist-info"))
@@ -43,22 +55,43 @@ def test_installed_plugin_is_listed_and_planned(plugin_site):
     assert "compressor-clustering 0.1.0" in listed.stdout
     planned = run_cli("plan", "--profile", "pixel-cpu", env_extra=_env(plugin_site))
     assert planned.returncode == 0 and "weight-clustering" in planned.stdout
-    blocked = run_cli("plugins", env_extra={**_env(plugin_site),
-                                            "COMPRESSOR_BLOCK_PLUGINS": "clustering"})
+    blocked = run_cli(
+        "plugins", env_extra={**_env(plugin_site), "COMPRESSOR_BLOCK_PLUGINS": "clustering"}
+    )
     assert "weight-clustering" not in blocked.stdout
 
 
 def test_plan_can_choose_the_plugin_strategy(plugin_site, tmp_path, tiny_cnn_path, images_dir):
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump({"profile": "pixel-cpu", "stages": [
-        {"stage": "prune", "strategy": "weight-clustering",
-         "params": {"clusters": 8, "fine_tune_steps": 3, "batch_size": 2}},
-        {"stage": "quantize", "strategy": "tflite-float32"},
-        {"stage": "evaluate", "strategy": "litert-evaluate", "params": {"runs": 2}},
-    ]}))
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "profile": "pixel-cpu",
+                "stages": [
+                    {
+                        "stage": "prune",
+                        "strategy": "weight-clustering",
+                        "params": {"clusters": 8, "fine_tune_steps": 3, "batch_size": 2},
+                    },
+                    {"stage": "quantize", "strategy": "tflite-float32"},
+                    {"stage": "evaluate", "strategy": "litert-evaluate", "params": {"runs": 2}},
+                ],
+            }
+        )
+    )
     out = tmp_path / "run"
-    result = run_cli("run", "--plan", str(plan), "--model", str(tiny_cnn_path), "--data",
-                     str(images_dir), "--output", str(out), env_extra=_env(plugin_site))
+    result = run_cli(
+        "run",
+        "--plan",
+        str(plan),
+        "--model",
+        str(tiny_cnn_path),
+        "--data",
+        str(images_dir),
+        "--output",
+        str(out),
+        env_extra=_env(plugin_site),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     stage = report["stages"][0]

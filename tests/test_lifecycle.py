@@ -45,14 +45,25 @@ def test_observer_sees_every_stage_and_broken_observer_is_a_warning(
     host._register(observer, "observer", "obs", "1", False)
     host._register(Broken(), "broken-observer", "obs", "1", False)
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump({"profile": "x86-cpu", "stages": [
-        {"stage": "quantize", "strategy": "tflite-float16"},
-        {"stage": "evaluate", "strategy": "litert-evaluate", "params": {"runs": 2}},
-    ]}))
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "profile": "x86-cpu",
+                "stages": [
+                    {"stage": "quantize", "strategy": "tflite-float16"},
+                    {"stage": "evaluate", "strategy": "litert-evaluate", "params": {"runs": 2}},
+                ],
+            }
+        )
+    )
     run_dir, report = run_job(host, None, plan, tiny_cnn_path, images_dir, tmp_path / "run")
     assert observer.events == [
-        "run:x86-cpu", "start:quantize:tflite-float16", "end:quantize",
-        "start:evaluate:litert-evaluate", "end:evaluate", "done:float16",
+        "run:x86-cpu",
+        "start:quantize:tflite-float16",
+        "end:quantize",
+        "start:evaluate:litert-evaluate",
+        "end:evaluate",
+        "done:float16",
     ]
     assert any("observer bug" in w for w in report["warnings"])
     assert (run_dir / "report.json").is_file()

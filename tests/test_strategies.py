@@ -74,19 +74,26 @@ def test_prune_2x4_gives_two_zeros_in_every_four(host, tmp_path, images_dir):
 
 
 def test_qat_on_instance_norm_model_then_full_int8(host, tmp_path, images_dir):
+    from compressor.strategies.quantize import _match_score
+
     model = build_tiny_generator("instance")
     context = make_context(tmp_path, model, images_dir, "edgetpu")
     qat = host.strategies.get("tfmot-qat")
     out = qat.apply(
         Artifact(keras_model=model), context, qat.Config(fine_tune_steps=3, batch_size=2)
     )
-    assert out.facts["qat"] is True
+    assert out.facts["qat"] is True and out.pre_qat_model is model
     assert any("output-only" in note for note in context.notes)
     quantize, config = _strategy(host, "tflite-full-int8")
     converted = quantize.apply(out, context, config)
     assert io_types(converted.tflite_bytes) == ("int8", "int8")
     result = TFLiteModel(converted.tflite_bytes).predict(context.images.evaluation[:2])
     assert result.shape == (2, 32, 32, 3) and np.all(np.isfinite(result))
+    # The kept model is never worse than plain post-training int8 of the float model.
+    ptq = quantize.apply(Artifact(keras_model=model), context, config)
+    assert _match_score(converted.tflite_bytes, context) >= _match_score(ptq.tflite_bytes, context)
+    assert "qat_kept" in converted.facts
+    assert any("QAT model" in note for note in context.notes)
 
 
 def test_qat_after_prune_preserves_sparsity(host, tmp_path, images_dir):

@@ -17,6 +17,9 @@ class Artifact:
     keras_model: Any = None
     tflite_bytes: bytes | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    # The float model before QAT: full-int8 conversion also tries it (post-training)
+    # and keeps whichever matches the float model better.
+    pre_qat_model: Any = None
 
     @property
     def is_tflite(self) -> bool:
@@ -25,8 +28,20 @@ class Artifact:
 
     def with_keras(self, model: Any, **facts: Any) -> Artifact:
         """A new artifact holding ``model`` and the merged facts."""
-        return replace(self, keras_model=model, tflite_bytes=None, facts={**self.facts, **facts})
+        return replace(
+            self,
+            keras_model=model,
+            tflite_bytes=None,
+            pre_qat_model=None,
+            facts={**self.facts, **facts},
+        )
 
     def with_tflite(self, data: bytes, **facts: Any) -> Artifact:
         """A new artifact holding converted bytes and the merged facts."""
-        return replace(self, keras_model=None, tflite_bytes=data, facts={**self.facts, **facts})
+        return replace(
+            self,
+            keras_model=None,
+            tflite_bytes=data,
+            pre_qat_model=None,
+            facts={**self.facts, **facts},
+        )

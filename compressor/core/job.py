@@ -65,19 +65,23 @@ def load_images(data: Path | None, shape: tuple[int, int, int], seed: int) -> Im
 
 
 def choose_plan(
-    plan_path: Path | None, profile: HardwareProfile, loaded: LoadedModel, host: PluginHost
+    user_plan: Plan | None,
+    plan_path: Path | None,
+    profile: HardwareProfile,
+    loaded: LoadedModel,
+    host: PluginHost,
+    model_path: Path | None = None,
 ) -> tuple[Plan, str]:
-    """The user's plan file, or the planner's choice for this profile and model."""
-    if plan_path is not None:
-        plan = load_plan(plan_path)
-        if plan.profile != profile.name:
+    """The user's plan, or the planner's choice for this profile and model."""
+    if user_plan is not None:
+        if user_plan.profile != profile.name:
             raise PlanError(
-                f"plan {plan_path} is for profile '{plan.profile}', not '{profile.name}'",
+                f"plan {plan_path} is for profile '{user_plan.profile}', not '{profile.name}'",
                 "drop --profile or make a plan for this profile",
             )
-        return plan, str(plan_path)
+        return user_plan, str(plan_path)
     result = plan_pipeline(profile, loaded.info, host.strategies)
-    return to_plan(result, loaded.source), "planner"
+    return to_plan(result, model_path and str(model_path)), "planner"
 
 
 def run_job(
@@ -93,15 +97,18 @@ def run_job(
     on_event: Callable[..., None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input."""
+    user_plan = load_plan(plan_path) if plan_path is not None else None
     if profile_name is None:
-        if plan_path is None:
+        if user_plan is None:
             raise CompressorError("no --profile given", "pass --profile NAME or --plan FILE")
-        profile_name = load_plan(plan_path).profile
+        profile_name = user_plan.profile
+    if model_path is None and user_plan is not None and user_plan.model:
+        model_path = Path(user_plan.model)  # a plan made with --model remembers it
     profile = host.profiles.resolve(profile_name)
     ensure_new_output(output)
     loaded = load_model(model_path, host, input_size)
     images = load_images(data, loaded.info.input_image_shape, seed)
-    plan, plan_source = choose_plan(plan_path, profile, loaded, host)
+    plan, plan_source = choose_plan(user_plan, plan_path, profile, loaded, host, model_path)
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, plan_source)
 
     run_dir = create_run_dir(output, profile.name)
