@@ -106,6 +106,34 @@ def prune_and_finetune(
     return stripped, pruned_names, losses
 
 
+def _prune_stage(
+    artifact: Artifact,
+    context: RunContext,
+    config: FineTuneConfig,
+    schedule: Any,
+    m_by_n: bool,
+    label: str,
+    **facts: Any,
+) -> Artifact:
+    """Shared tail of both pruning strategies: prune, fine-tune, measure, record."""
+    if config.fine_tune_steps == 0:
+        # tfmot applies masks inside a training step: one step at a negligible rate
+        # prunes without changing the remaining weights.
+        config = config.model_copy(update={"fine_tune_steps": 1, "learning_rate": 1e-12})
+    model, names, losses = prune_and_finetune(
+        artifact.keras_model, context, config, schedule, m_by_n=m_by_n
+    )
+    sparsity = kernel_sparsity(model, names)
+    context.note(f"{label}: {len(names)} layers pruned to {sparsity:.1%} zeros")
+    return artifact.with_keras(
+        model,
+        sparsity=round(sparsity, 4),
+        pruned_layers=len(names),
+        prune_final_loss=losses[-1] if losses else None,
+        **facts,
+    )
+
+
 class _PruneBase(Strategy):
     stage = "prune"
 
@@ -151,18 +179,7 @@ class MagnitudePrune(_PruneBase):
         )
         if config.fine_tune_steps == 0:
             schedule = tfmot.sparsity.keras.ConstantSparsity(config.target_sparsity, 0, frequency=1)
-            config = config.model_copy(update={"fine_tune_steps": 1, "learning_rate": 1e-12})
-        model, names, losses = prune_and_finetune(
-            artifact.keras_model, context, config, schedule, m_by_n=False
-        )
-        sparsity = kernel_sparsity(model, names)
-        context.note(f"magnitude-prune: {len(names)} layers pruned to {sparsity:.1%} zeros")
-        return artifact.with_keras(
-            model,
-            sparsity=round(sparsity, 4),
-            pruned_layers=len(names),
-            prune_final_loss=losses[-1] if losses else None,
-        )
+        return _prune_stage(artifact, context, config, schedule, False, self.name)
 
 
 class TwoFourPrune(_PruneBase):
@@ -190,19 +207,8 @@ class TwoFourPrune(_PruneBase):
         import tensorflow_model_optimization as tfmot
 
         schedule = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
-        if config.fine_tune_steps == 0:
-            config = config.model_copy(update={"fine_tune_steps": 1, "learning_rate": 1e-12})
-        model, names, losses = prune_and_finetune(
-            artifact.keras_model, context, config, schedule, m_by_n=True
-        )
-        sparsity = kernel_sparsity(model, names)
-        context.note(f"prune-2x4: {len(names)} layers at {sparsity:.1%} zeros (2:4)")
-        return artifact.with_keras(
-            model,
-            sparsity=round(sparsity, 4),
-            pruned_layers=len(names),
-            sparsity_pattern="2:4",
-            prune_final_loss=losses[-1] if losses else None,
+        return _prune_stage(
+            artifact, context, config, schedule, True, self.name, sparsity_pattern="2:4"
         )
 
 

@@ -178,7 +178,8 @@ class TfmotQAT(Strategy):
             context.note(
                 f"tfmot-qat: {len(groups['quantized'])} layers quantized, "
                 f"{len(groups['output_only'])} output-only (instance norm), "
-                f"{len(groups['float'])} left float ({', '.join(groups['float'][:5])})"
+                f"{len(groups['float'])} left float"
+                + (f" ({', '.join(groups['float'][:5])})" if groups["float"] else "")
             )
         qat_artifact = artifact.with_keras(
             model,

@@ -133,6 +133,16 @@ class DynamicRangeInt8(_TFLiteConversion):
         return {}
 
 
+def _representative_dataset(samples: Any):
+    """Calibration generator for the converter: one float32 image per step."""
+
+    def generate():
+        for image in samples:
+            yield [image[None, ...].astype("float32")]
+
+    return generate
+
+
 def full_int8_loss(info: ModelInfo) -> float:
     """Expected SSIM loss of post-training full int8 for this model."""
     return FULL_INT8_LOSS_INSTANCE_NORM if info.has_instance_norm else FULL_INT8_LOSS
@@ -166,14 +176,10 @@ class FullInteger(_TFLiteConversion):
             io_type = next(
                 (t for t in context.profile.io_types if t in ("int8", "uint8")), "float32"
             )
-        samples = context.representative_images(config.calibration_images)
-
-        def representative_dataset():
-            for image in samples:
-                yield [image[None, ...].astype("float32")]
-
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset
+        converter.representative_dataset = _representative_dataset(
+            context.representative_images(config.calibration_images)
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if io_type != "float32":
             converter.inference_input_type = getattr(tf, io_type)
@@ -242,14 +248,10 @@ class Int16x8(_TFLiteConversion):
     def configure(self, converter, context, config) -> dict:
         import tensorflow as tf
 
-        samples = context.representative_images(32)
-
-        def representative_dataset():
-            for image in samples:
-                yield [image[None, ...].astype("float32")]
-
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset
+        converter.representative_dataset = _representative_dataset(
+            context.representative_images(32)
+        )
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
