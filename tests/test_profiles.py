@@ -74,3 +74,13 @@ def test_resolve_by_path_and_unknown_name(host, tmp_path):
         host.profiles.resolve("nosuch")
     with pytest.raises(ProfileError, match="does not exist"):
         host.profiles.resolve(str(tmp_path / "missing.yaml"))
+
+
+def test_profiles_show_prints_one_profile_as_json():
+    import json
+
+    from tests.conftest import run_cli
+
+    result = run_cli("profiles", "--show", "edgetpu")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["requires_full_integer"] is True

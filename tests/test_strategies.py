@@ -186,3 +186,18 @@ def test_paired_finetune_lowers_the_loss(host, tmp_path, images_dir):
     )
     out = strategy.apply(Artifact(keras_model=model), context, config)
     assert out.facts["train_mse_after"] < out.facts["train_mse_before"]
+
+
+def test_evaluate_uses_classifier_metrics_for_classifiers(host, tmp_path, images_dir):
+    from tests.conftest import build_tiny_classifier
+
+    model = build_tiny_classifier()
+    context = make_context(tmp_path, model, images_dir)
+    quantize, qconfig = _strategy(host, "tflite-full-int8")
+    converted = quantize.apply(Artifact(keras_model=model), context, qconfig)
+    evaluate = host.strategies.get("litert-evaluate")
+    evaluate.apply(converted, context, evaluate.Config(runs=2, warmup=0))
+    fidelity = context.results["result"]["fidelity"]
+    assert set(fidelity) == {"top1_agreement", "kl_divergence"}
+    assert 0.0 <= fidelity["top1_agreement"] <= 1.0 and fidelity["kl_divergence"] >= 0.0
+    assert context.results["baseline"]["fidelity"]["top1_agreement"] == 1.0
