@@ -88,3 +88,30 @@ def test_shipped_default_model_info_matches_the_real_model():
     real = model_info_from_keras(build_default_model())
     assert shipped.to_dict() == real.to_dict()
     assert shipped.has_instance_norm and shipped.custom_layers
+
+
+def test_dynamic_input_model_is_fixed_flat_with_input_size(tmp_path, host):
+    import tf_keras as keras
+
+    from compressor.core.errors import ModelError
+    from compressor.core.job import load_model
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(x))
+    path = tmp_path / "dynamic.keras"
+    model.save(path)
+    with pytest.raises(ModelError, match="--input-size"):
+        load_model(path, host, None)
+    loaded = load_model(path, host, 24)
+    assert loaded.info.input_image_shape == (24, 24, 3)
+    assert [layer.kind for layer in loaded.info.layers] == ["conv", "conv"]
+    image = np.random.default_rng(0).random((1, 24, 24, 3)).astype("float32")
+    np.testing.assert_allclose(
+        loaded.model.predict(image, verbose=0), model.predict(image, verbose=0), atol=1e-6
+    )
+
+
+def test_four_channel_models_get_rgba_images(images_dir):
+    images = load_image_folder(images_dir, (16, 16, 4), crops_per_image=0)
+    assert images.evaluation.shape == (6, 16, 16, 4)

@@ -44,6 +44,8 @@ def _open_rgb(path: Path, channels: int) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = Image.open(path)
         image.load()
+    if channels == 4:
+        return image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "P"):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))

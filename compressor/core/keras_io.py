@@ -61,12 +61,21 @@ def require_image_model(model: Any, source: str) -> tuple[int, int, int]:
 
 
 def fix_input_size(model: Any, size: int) -> Any:
-    """Wrap a model whose spatial input dims are None into one with a static ``size``."""
+    """Rebuild a model whose spatial input dims are None with a static ``size`` input.
+
+    Functional and Sequential models are cloned flat onto the new input (so every
+    layer stays visible to pruning and QAT); other models are wrapped.
+    """
     import tf_keras as keras
 
     channels = int(model.inputs[0].shape[-1])
     inputs = keras.Input((size, size, channels), name="image")
-    return keras.Model(inputs, model(inputs), name=model.name)
+    try:
+        rebuilt = keras.models.clone_model(model, input_tensors=inputs)
+        rebuilt.set_weights(model.get_weights())
+        return rebuilt
+    except (ValueError, TypeError):
+        return keras.Model(inputs, model(inputs), name=model.name)
 
 
 def clone_keras_model(model: Any) -> Any:
