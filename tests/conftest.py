@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 os.environ["COMPRESSOR_NO_ENTRYPOINTS"] = "1"  # installed third-party plugins stay out
+os.environ["COMPRESSOR_OFFLINE"] = "1"  # nothing downloads weights during tests
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import compressor  # noqa: E402,F401  (sets the Keras 2 switch before TF loads)

@@ -1,0 +1,1 @@
+"""Style transfer, the flagship workload: loss network, perceptual losses, training."""
