@@ -13,6 +13,8 @@ from compressor.cli import plugins as plugins_command
 from compressor.cli import profiles as profiles_command
 from compressor.cli import report as report_command
 from compressor.cli import run as run_command
+from compressor.cli import stylize as stylize_command
+from compressor.cli import train as train_command
 from compressor.cli.render import err_console
 from compressor.core.errors import CompressorError
 
@@ -48,6 +50,8 @@ app.command("plugins")(plugins_command.plugins)
 app.command("plan")(plan_command.plan)
 app.command("run")(run_command.run)
 app.command("report")(report_command.report)
+app.command("train")(train_command.train)
+app.command("stylize")(stylize_command.stylize)
 
 
 def _debug() -> bool:

@@ -38,7 +38,8 @@ class ImageSet:
     skipped: list[str] = field(default_factory=list)
 
 
-def _open_rgb(path: Path, channels: int) -> Image.Image:
+def open_image(path: Path, channels: int) -> Image.Image:
+    """Open an image safely (decompression bombs refused) with ``channels`` channels."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -86,7 +87,7 @@ def images_from_paths(
     whole, train, skipped = [], [], []
     for path in paths:
         try:
-            image = _open_rgb(path, channels)
+            image = open_image(path, channels)
         except (
             UnidentifiedImageError,
             OSError,
