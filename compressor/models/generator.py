@@ -7,11 +7,12 @@ Output is in [0, 1] through a sigmoid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import tensorflow as tf
 import tf_keras as keras
+
+from compressor.models.generator_config import GeneratorConfig
+
+__all__ = ["GeneratorConfig", "InstanceNormalization", "build_generator"]
 
 
 @keras.saving.register_keras_serializable(package="compressor")
@@ -34,17 +35,6 @@ class InstanceNormalization(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Shape of a generator: width multiplier, residual blocks, norm, block type, input size."""
-
-    width: float = 1.0
-    residual_blocks: int = 5
-    norm: Literal["instance", "batch"] = "instance"
-    depthwise: bool = False
-    input_size: int = 128
 
 
 def _norm(kind: str, name: str) -> keras.layers.Layer:
@@ -77,12 +67,15 @@ def _residual_block(x, filters: int, config: GeneratorConfig, name: str):
     return keras.layers.Add(name=f"{name}_add")([shortcut, x])
 
 
-def build_generator(config: GeneratorConfig = GeneratorConfig(), seed: int = 0) -> keras.Model:
-    """Build the generator for ``config`` with deterministic weights from ``seed``."""
+def build_generator(config: GeneratorConfig | None = None, seed: int = 0) -> keras.Model:
+    """Build the generator for ``config`` (default: GeneratorConfig()) seeded by ``seed``."""
+    config = config or GeneratorConfig()
+    from compressor.models.generator_spec import scaled_width
+
     keras.utils.set_random_seed(seed)
 
     def width(channels: int) -> int:
-        return max(4, int(round(channels * config.width / 4)) * 4)
+        return scaled_width(config, channels)
 
     size = config.input_size
     inputs = keras.Input((size, size, 3), name="image")
@@ -97,5 +90,6 @@ def build_generator(config: GeneratorConfig = GeneratorConfig(), seed: int = 0) 
     x = _conv_block(x, width(32), 3, 1, config.norm, "dec2")
     x = keras.layers.Conv2D(3, 9, padding="same", name="out_conv")(x)
     outputs = keras.layers.Activation("sigmoid", name="stylized")(x)
-    name = f"johnson_{config.norm[:2]}_w{config.width:g}_r{config.residual_blocks}"
-    return keras.Model(inputs, outputs, name=name)
+    from compressor.models.generator_spec import generator_name
+
+    return keras.Model(inputs, outputs, name=generator_name(config))

@@ -1,0 +1,17 @@
+"""Shape of a Johnson-style generator (TF-free, shared by the model and the planner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Shape of a generator: width multiplier, residual blocks, norm, block type, input size."""
+
+    width: float = 1.0
+    residual_blocks: int = 5
+    norm: Literal["instance", "batch"] = "instance"
+    depthwise: bool = False
+    input_size: int = 128

@@ -1,0 +1,124 @@
+"""The generator's layers computed without TensorFlow, and its config read back from
+ModelInfo, so the planner can reason about students and norm swaps (TF-free).
+
+A test checks ``generator_info(config)`` equals ``model_info_from_keras(build_generator)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
+from compressor.models.generator_config import GeneratorConfig
+
+
+def scaled_width(config: GeneratorConfig, channels: int) -> int:
+    """Channels of a layer after the width multiplier (multiples of 4, at least 4)."""
+    return max(4, int(round(channels * config.width / 4)) * 4)
+
+
+class _Builder:
+    def __init__(self, size: int) -> None:
+        self.layers: list[LayerInfo] = []
+        self.h = self.w = size
+        self.c = 3
+
+    def _add(self, name, class_name, kind, params, macs, custom=False):
+        shape = [None, self.h, self.w, self.c]
+        self.layers.append(
+            LayerInfo(name, class_name, kind, params, macs, self.h * self.w * self.c, shape, custom)
+        )
+
+    def conv(self, name, filters, kernel, stride=1):
+        in_c = self.c
+        self.h, self.w, self.c = -(-self.h // stride), -(-self.w // stride), filters
+        macs = self.h * self.w * filters * kernel * kernel * in_c
+        self._add(name, "Conv2D", "conv", kernel * kernel * in_c * filters + filters, macs)
+
+    def depthwise(self, name):
+        macs = self.h * self.w * self.c * 9
+        self._add(name, "DepthwiseConv2D", "depthwise_conv", 9 * self.c + self.c, macs)
+
+    def norm(self, name, kind):
+        if kind == "instance":
+            self._add(name, "InstanceNormalization", "instance_norm", 2 * self.c, 0, custom=True)
+        else:
+            self._add(name, "BatchNormalization", "batch_norm", 4 * self.c, 0)
+
+    def simple(self, name, class_name, kind):
+        self._add(name, class_name, kind, 0, 0)
+
+    def upsample(self, name):
+        self.h, self.w = self.h * 2, self.w * 2
+        self.simple(name, "UpSampling2D", "resize")
+
+
+def generator_info(config: GeneratorConfig) -> ModelInfo:
+    """ModelInfo of ``build_generator(config)``, computed analytically."""
+    b = _Builder(config.input_size)
+
+    def block(prefix, filters, kernel, stride):
+        b.conv(f"{prefix}_conv", filters, kernel, stride)
+        b.norm(f"{prefix}_norm", config.norm)
+        b.simple(f"{prefix}_relu", "ReLU", "activation")
+
+    block("enc1", scaled_width(config, 32), 9, 1)
+    block("enc2", scaled_width(config, 64), 3, 2)
+    block("enc3", scaled_width(config, 128), 3, 2)
+    filters = scaled_width(config, 128)
+    for index in range(1, config.residual_blocks + 1):
+        name = f"res{index}"
+        for part in (1, 2):
+            if config.depthwise:
+                b.depthwise(f"{name}_{part}_dw")
+                b.conv(f"{name}_{part}_pw", filters, 1)
+            else:
+                b.conv(f"{name}_{part}_conv", filters, 3)
+            b.norm(f"{name}_{part}_norm", config.norm)
+            if part == 1:
+                b.simple(f"{name}_{part}_relu", "ReLU", "activation")
+        b.simple(f"{name}_add", "Add", "add")
+    b.upsample("up1")
+    block("dec1", scaled_width(config, 64), 3, 1)
+    b.upsample("up2")
+    block("dec2", scaled_width(config, 32), 3, 1)
+    b.conv("out_conv", 3, 9)
+    b.simple("stylized", "Activation", "activation")
+    size = config.input_size
+    return ModelInfo(
+        name=generator_name(config),
+        layers=b.layers,
+        inputs=[TensorSpec("image", [None, size, size, 3], "float32")],
+        outputs=[TensorSpec("stylized/Sigmoid:0", [None, size, size, 3], "float32")],
+    )
+
+
+def generator_name(config: GeneratorConfig) -> str:
+    """The Keras model name ``build_generator`` gives."""
+    return f"johnson_{config.norm[:2]}_w{config.width:g}_r{config.residual_blocks}"
+
+
+def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
+    """Recover the GeneratorConfig of a compressor generator, or None for other models."""
+    names = {layer.name: layer for layer in info.layers}
+    if not {"enc1_conv", "enc3_conv", "dec2_conv", "out_conv"} <= set(names):
+        return None
+    shape = info.input_image_shape
+    if shape is None or shape[0] != shape[1]:
+        return None
+    blocks = sum(1 for n in names if n.startswith("res") and n.endswith("_add"))
+    norm = "instance" if names["enc1_norm"].kind == "instance_norm" else "batch"
+    width = names["enc3_conv"].output_shape[-1] / 128
+    config = GeneratorConfig(
+        width=width,
+        residual_blocks=blocks,
+        norm=norm,
+        depthwise="res1_1_dw" in names,
+        input_size=shape[0],
+    )
+    return config if generator_info(config).layers == info.layers else None
+
+
+def student_of(config: GeneratorConfig, **changes) -> GeneratorConfig:
+    """A copy of ``config`` with some fields changed (width, blocks, norm, depthwise)."""
+    return replace(config, **changes)
