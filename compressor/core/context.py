@@ -35,6 +35,12 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _float_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    original_model_info: ModelInfo | None = None
+
+    def __post_init__(self) -> None:
+        # model_info follows architecture rewrites (distillation); the baseline keeps this.
+        if self.original_model_info is None:
+            self.original_model_info = self.model_info
 
     def float_outputs(self, which: str) -> np.ndarray:
         """Outputs of the float model on the ``train`` or ``evaluation`` images (cached)."""

@@ -125,8 +125,9 @@ def resolve_plan_steps(
                 f"plan {source}: has no '{required}' stage",
                 f"add a {required} stage (see `compressor plugins`)",
             )
+    seen, _final = view.infos(info)
     for i, (spec, strategy, _config) in enumerate(steps):
-        support = strategy.supports(profile, info, view)
+        support = strategy.supports(profile, seen[spec.stage], view)
         if not support.ok and support.hard:
             raise PlanError(
                 f"plan {source}: stages[{i}] {spec.strategy} cannot run on {profile.name}: "

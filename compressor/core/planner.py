@@ -109,8 +109,9 @@ def _stage_options(
 
 
 def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: PipelineView) -> Candidate:
+    seen, final_info = view.infos(info)
     steps = [
-        Step(stage, strategy, params, strategy.estimate(profile, info, params, view))
+        Step(stage, strategy, params, strategy.estimate(profile, seen[stage], params, view))
         for stage, (strategy, params) in view.steps.items()
     ]
     quantize = next(s for s in steps if s.stage == "quantize")
@@ -124,13 +125,13 @@ def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: Pipelin
         if step.stage != "quantize":
             other_loss += step.estimate.ssim_loss
     loss = other_loss + quantize.estimate.ssim_loss * quant_scale
-    size = estimate_size_bytes(info, precision)
+    size = estimate_size_bytes(final_info, precision)
     return Candidate(
         steps=steps,
         precision=precision,
         size_bytes=size,
         gzip_bytes=estimate_gzip_bytes(size, precision, gzip_factor),
-        latency_ms=estimate_latency_ms(profile, info, precision, mac_factor),
+        latency_ms=estimate_latency_ms(profile, final_info, precision, mac_factor),
         ssim=max(0.0, 1.0 - loss),
         fine_tune_stages=sum(1 for s in steps if s.estimate.fine_tunes),
     )
@@ -253,9 +254,10 @@ def _first_failure(
     profile: HardwareProfile, info: ModelInfo, view: PipelineView
 ) -> tuple[str, Strategy, str] | None:
     """The first step of ``view`` that cannot run (quantize checked first), if any."""
+    seen, _final = view.infos(info)
     order = sorted(view.steps.items(), key=lambda item: item[0] != "quantize")
     for stage, (strategy, _params) in order:
-        support = strategy.supports(profile, info, view)
+        support = strategy.supports(profile, seen[stage], view)
         if not support.ok:
             return stage, strategy, support.reason
     return None

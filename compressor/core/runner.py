@@ -112,7 +112,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The content of report.json."""
     baseline, result = context.results["baseline"], context.results["result"]
-    info = context.model_info
+    info = context.original_model_info
     return {
         "compressor_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

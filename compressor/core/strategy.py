@@ -79,6 +79,16 @@ class PipelineView:
         """True when the pipeline fills ``stage``."""
         return stage in self.steps
 
+    def infos(self, info: ModelInfo) -> tuple[dict[str, ModelInfo], ModelInfo]:
+        """The model facts each stage sees (after earlier rewrites), and the final ones."""
+        seen = {}
+        for stage in STAGES:
+            if stage in self.steps:
+                seen[stage] = info
+                strategy, params = self.steps[stage]
+                info = strategy.rewrite_info(info, params)
+        return seen, info
+
     @property
     def final_precision(self) -> str | None:
         """Compute precision the quantize stage produces, if chosen."""
@@ -130,6 +140,11 @@ class Strategy:
     ) -> Estimate:
         """Predict the stage's effect cheaply (no TensorFlow)."""
         return Estimate()
+
+    def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
+        """Model facts after this stage, for strategies that change the architecture
+        (distillation, norm swap); later stages are planned on the result."""
+        return info
 
     def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
         """Do the real work on ``artifact`` and return the stage's output."""

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.hardware_profiles",
     "compressor.models",
     "compressor.strategies.train",
+    "compressor.strategies.distill",
     "compressor.strategies.prune",
     "compressor.strategies.qat",
     "compressor.strategies.fuse",

@@ -47,6 +47,7 @@ def measure_tflite(
     config: EvaluateConfig,
     reference: np.ndarray,
     images: np.ndarray,
+    info: Any,
 ) -> dict[str, Any]:
     """All numbers of one ``.tflite``: size, gzip, latency, estimate, fidelity."""
     threads = context.profile.threads
@@ -61,19 +62,19 @@ def measure_tflite(
         "host_latency_p90_ms": round(latency.p90_ms, 3),
         "host_threads": threads,
         "latency_runs": latency.runs,
-        **_estimate(context, precision),
+        **_estimate(context, precision, info),
         "fidelity": compare_outputs(reference, outputs),
     }
 
 
-def _estimate(context: RunContext, precision: str) -> dict[str, Any]:
+def _estimate(context: RunContext, precision: str, info: Any) -> dict[str, Any]:
     profile = context.profile
     if not profile.runs(precision):
         return {
             "estimated_latency_ms": None,
             "estimated_latency_note": f"{profile.name} cannot run {precision}",
         }
-    latency = estimate_latency_ms(profile, context.model_info, precision)
+    latency = estimate_latency_ms(profile, info, precision)
     return {
         "estimated_latency_ms": round(latency, 3),
         "estimated_latency_note": f"estimated for {profile.name} by the cost model",
@@ -107,12 +108,24 @@ class LiteRTEvaluate(Strategy):
         context.progress("measuring float32 baseline", 0.1)
         baseline_bytes = convert_float32(context.float_model)
         context.results["baseline"] = measure_tflite(
-            baseline_bytes, context, "float32", config, reference, images
+            baseline_bytes,
+            context,
+            "float32",
+            config,
+            reference,
+            images,
+            context.original_model_info,
         )
         context.progress("measuring compressed model", 0.6)
         precision = artifact.facts.get("precision", "float32")
         context.results["result"] = measure_tflite(
-            artifact.tflite_bytes, context, precision, config, reference, images
+            artifact.tflite_bytes,
+            context,
+            precision,
+            config,
+            reference,
+            images,
+            context.model_info,
         )
         context.progress("done", 1.0)
         return artifact

@@ -1,0 +1,87 @@
+"""Distillation: norm swap beats a fresh student; students appear under latency budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+from compressor.core.artifact import Artifact
+from compressor.core.fidelity import psnr_db
+from compressor.core.model_info import model_info_from_keras
+from compressor.core.planner import plan_pipeline
+from compressor.core.profiles import builtin_profile_paths, load_profile_file
+from compressor.models.default import default_model_info
+from compressor.models.generator import GeneratorConfig, build_generator
+from compressor.style.distill import distill, recalibrate_batch_norm
+from tests.conftest import build_tiny_generator, make_context
+
+TEACHER = GeneratorConfig(width=0.25, residual_blocks=1, norm="instance", input_size=32)
+
+
+def test_norm_swap_student_matches_teacher_better_than_a_fresh_student(host, tmp_path, images_dir):
+    teacher = build_generator(TEACHER, seed=0)
+    context = make_context(tmp_path, teacher, images_dir, "edgetpu")
+    swap = host.strategies.get("norm-swap")
+    config = swap.Config(steps=30, batch_size=4, vgg_weights="none", learning_rate=1e-3)
+    swapped = swap.apply(Artifact(keras_model=teacher), context, config).keras_model
+    assert not any(layer.__class__.__name__ == "InstanceNormalization" for layer in swapped.layers)
+    fresh = build_generator(
+        GeneratorConfig(width=0.25, residual_blocks=1, norm="batch", input_size=32), seed=1
+    )
+    distill(teacher, fresh, context.images.train, 30, 4, 1e-3, seed=0)
+    images = context.images.evaluation
+    reference = teacher.predict(images, verbose=0)
+    swapped_psnr = psnr_db(reference, swapped.predict(images, verbose=0))
+    fresh_psnr = psnr_db(reference, fresh.predict(images, verbose=0))
+    assert swapped_psnr > fresh_psnr
+    assert context.model_info.count("batch_norm") > 0 and not context.model_info.has_instance_norm
+
+
+def test_batch_norm_recalibration_sets_moving_statistics():
+    model = build_generator(
+        GeneratorConfig(width=0.25, residual_blocks=1, norm="batch", input_size=16), seed=0
+    )
+    images = np.random.default_rng(0).random((6, 16, 16, 3)).astype("float32")
+    assert recalibrate_batch_norm(model, images) == model_info_from_keras(model).count("batch_norm")
+    first = model.get_layer("enc1_norm")
+    import tf_keras as keras
+
+    act = keras.Model(model.inputs, first.input)(images).numpy()
+    np.testing.assert_allclose(
+        first.get_weights()[2], act.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_student_distill_shrinks_the_generator(host, tmp_path, images_dir):
+    teacher = build_tiny_generator("instance")
+    context = make_context(tmp_path, teacher, images_dir)
+    strategy = host.strategies.get("distill-student")
+    config = strategy.Config(
+        width=0.25, residual_blocks=0, depthwise=True, steps=5, batch_size=2, vgg_weights="random"
+    )
+    out = strategy.apply(Artifact(keras_model=teacher), context, config)
+    assert out.keras_model.count_params() < teacher.count_params()
+    assert out.facts["distill_loss_network"] == "random (seed 0)"
+    assert context.original_model_info.params == teacher.count_params()
+
+
+def _budget_profile(tmp_path, latency_ms: float):
+    data = yaml.safe_load(
+        next(p for p in builtin_profile_paths() if p.stem == "x86-cpu").read_text()
+    )
+    data["name"] = "x86-tight"
+    data["budgets"] = {"max_latency_ms": latency_ms}
+    path = tmp_path / "tight.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_profile_file(path)
+
+
+def test_distill_appears_in_plans_for_a_tight_latency_budget(host, tmp_path):
+    info = default_model_info()
+    relaxed = plan_pipeline(host.profiles.resolve("x86-cpu"), info, host.strategies)
+    assert relaxed.chosen.step("distill") is None
+    tight = plan_pipeline(_budget_profile(tmp_path, 10.0), info, host.strategies)
+    step = tight.chosen.step("distill")
+    assert step is not None and step.strategy.name == "distill-student"
+    assert tight.chosen.latency_ms <= 10.0 and not tight.chosen.budget_misses
+    assert "student width" in tight.reasons["distill"]
