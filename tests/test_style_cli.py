@@ -110,3 +110,39 @@ def test_bad_style_inputs_are_clear_errors(trained, tmp_path, case):
     result = run_cli(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error:") and needle in result.stderr
+
+
+def test_train_with_search_weights_shows_the_grid(trained, tmp_path):
+    root, _, photos = trained
+    output = tmp_path / "searched.keras"
+    result = run_cli(
+        "train",
+        "--style",
+        str(root / "style.png"),
+        "--data",
+        str(photos),
+        "--output",
+        str(output),
+        "--size",
+        "32",
+        "--width",
+        "0.25",
+        "--blocks",
+        "1",
+        "--steps",
+        "2",
+        "--stage2-steps",
+        "0",
+        "--batch-size",
+        "2",
+        "--vgg-weights",
+        "random",
+        "--search-weights",
+        "--search-steps",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Weight search" in result.stdout and "chosen" in result.stdout
+    summary = json.loads((tmp_path / "searched.keras.json").read_text())
+    assert len(summary["weight_search"]["grid"]) == 3
+    assert summary["loss_weights"] == summary["weight_search"]["chosen"]

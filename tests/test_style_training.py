@@ -115,3 +115,19 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_checkpoint(tmp_path, loss_n
     with pytest.raises(TrainingError, match="non-finite at step 2") as error:
         trainer.train(bad)
     assert "ckpt-1" in error.value.hint
+
+
+def test_weight_search_picks_by_heldout_losses(loss_network):
+    from compressor.style.weight_search import default_grid, search_loss_weights
+
+    content, style = _data()
+    base = StyleTrainConfig(stage1_steps=3, batch_size=2, learning_rate=5e-3)
+    grid = default_grid(LossWeights(content=1.0, style=1.0))
+    points, chosen = search_loss_weights(
+        _generator, loss_network, style, content[:3], content[3:], grid, base
+    )
+    assert [p.weights.style for p in points] == [0.01, 1.0, 100.0]
+    assert chosen is min(points, key=lambda p: p.score)
+    best_c, best_s = min(p.content for p in points), min(p.style for p in points)
+    for point in points:
+        assert point.score == pytest.approx(point.content / best_c + point.style / best_s)

@@ -37,6 +37,12 @@ def train(
     tv_weight: float = typer.Option(1.0, "--tv-weight"),
     checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1),
     seed: int = typer.Option(0, "--seed"),
+    search_weights: bool = typer.Option(
+        False,
+        "--search-weights",
+        help="Grid over content:style weights first, pick by held-out losses.",
+    ),
+    search_steps: int = typer.Option(20, "--search-steps", min=1, help="Steps per grid point."),
 ) -> None:
     """Train a style-transfer generator; re-running the same command resumes it."""
     from compressor.core.native_logs import import_tensorflow_quietly
@@ -56,9 +62,25 @@ def train(
     if norm not in ("instance", "batch"):
         raise CompressorError(f"--norm {norm}: expected instance or batch")
     style_image = to_array(load_rgb(style, "style image"), (size, size))
-    content = load_image_folder(data, (size, size, 3), crops_per_image=4, seed=seed).train
+    images = load_image_folder(data, (size, size, 3), crops_per_image=4, seed=seed)
+    content = images.train
     loss_network = build_loss_network(vgg_weights, seed=seed)
     config = GeneratorConfig(width, blocks, norm, depthwise, size)  # type: ignore[arg-type]
+    weights = LossWeights(content_weight, style_weight, tv_weight)
+    search = None
+    if search_weights:
+        search = _search(
+            config,
+            loss_network,
+            style_image,
+            images,
+            weights,
+            batch_size,
+            learning_rate,
+            search_steps,
+            seed,
+        )
+        weights = search["chosen"]
     generator = build_generator(config, seed=seed)
     train_config = StyleTrainConfig(
         stage1_steps=steps,
@@ -66,7 +88,7 @@ def train(
         batch_size=batch_size,
         learning_rate=learning_rate,
         vgg_learning_rate=vgg_learning_rate,
-        weights=LossWeights(content_weight, style_weight, tv_weight),
+        weights=weights,
         checkpoint_every=checkpoint_every,
         seed=seed,
     )
@@ -106,6 +128,7 @@ def train(
         "stage2_ran": result.stage2_ran,
         "final_losses": last,
         "seconds": round(seconds, 1),
+        "weight_search": search and {"grid": search["grid"], "chosen": vars(search["chosen"])},
     }
     output.with_name(output.name + ".json").write_text(json.dumps(summary, indent=2))
     if not result.stage2_ran and stage2_steps:
@@ -114,3 +137,65 @@ def train(
         f"saved [bold]{output}[/bold] in {seconds:.0f} s — losses {last}; "
         f"TensorBoard logs in {logs}"
     )
+
+
+def _search(
+    config, loss_network, style_image, images, base_weights, batch_size, learning_rate, steps, seed
+) -> dict:
+    """Run the grid on all photos but one, judge on the held-out photo, print the table."""
+    from rich.table import Table
+
+    from compressor.models.generator import build_generator
+    from compressor.style.training import StyleTrainConfig
+    from compressor.style.weight_search import default_grid, search_loss_weights
+
+    per_image = len(images.train) // len(images.evaluation)
+    if len(images.evaluation) < 2:
+        raise CompressorError(
+            "--search-weights needs at least 2 photos in --data",
+            "one photo is held out to judge the grid",
+        )
+    train = images.train[: per_image * (len(images.evaluation) - 1)]
+    heldout = images.evaluation[-1:]
+    base = StyleTrainConfig(
+        stage1_steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed
+    )
+    with console.status("searching content:style weights"):
+        points, chosen = search_loss_weights(
+            lambda: build_generator(config, seed=seed),
+            loss_network,
+            style_image,
+            train,
+            heldout,
+            default_grid(base_weights),
+            base,
+        )
+    table = Table(
+        title=f"Weight search ({steps} steps each, judged on 1 held-out photo)",
+        title_justify="left",
+    )
+    for column in ("content weight", "style weight", "content loss", "style loss", "score", ""):
+        table.add_column(column)
+    for point in points:
+        table.add_row(
+            f"{point.weights.content:g}",
+            f"{point.weights.style:g}",
+            f"{point.content:.4g}",
+            f"{point.style:.4g}",
+            f"{point.score:.3f}",
+            "[green]chosen[/green]" if point is chosen else "",
+        )
+    console.print(table)
+    return {
+        "grid": [
+            {
+                "content_weight": p.weights.content,
+                "style_weight": p.weights.style,
+                "content_loss": p.content,
+                "style_loss": p.style,
+                "score": p.score,
+            }
+            for p in points
+        ],
+        "chosen": chosen.weights,
+    }
