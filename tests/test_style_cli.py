@@ -146,3 +146,35 @@ def test_train_with_search_weights_shows_the_grid(trained, tmp_path):
     summary = json.loads((tmp_path / "searched.keras.json").read_text())
     assert len(summary["weight_search"]["grid"]) == 3
     assert summary["loss_weights"] == summary["weight_search"]["chosen"]
+
+
+def test_train_on_two_logical_devices(trained, tmp_path):
+    root, _, photos = trained
+    output = tmp_path / "mirrored.keras"
+    result = run_cli(
+        "train",
+        "--style",
+        str(root / "style.png"),
+        "--data",
+        str(photos),
+        "--output",
+        str(output),
+        "--size",
+        "32",
+        "--width",
+        "0.25",
+        "--blocks",
+        "1",
+        "--steps",
+        "2",
+        "--stage2-steps",
+        "0",
+        "--batch-size",
+        "2",
+        "--vgg-weights",
+        "random",
+        "--devices",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert output.is_file()

@@ -131,3 +131,37 @@ def test_weight_search_picks_by_heldout_losses(loss_network):
     best_c, best_s = min(p.content for p in points), min(p.style for p in points)
     for point in points:
         assert point.score == pytest.approx(point.content / best_c + point.style / best_s)
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus():
+    import subprocess
+    import sys
+
+    script = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import compressor, numpy as np
+from compressor.models.generator import GeneratorConfig, build_generator
+from compressor.style.loss_network import build_loss_network
+from compressor.style.training import StyleTrainConfig, StyleTrainer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    generator = build_generator(GeneratorConfig(width=0.25, residual_blocks=1, input_size=32))
+    network = build_loss_network("random", seed=0)
+rng = np.random.default_rng(0)
+content = rng.random((4, 32, 32, 3)).astype("float32")
+style = rng.random((32, 32, 3)).astype("float32")
+config = StyleTrainConfig(stage1_steps=3, stage2_steps=0, batch_size=4, learning_rate=5e-3)
+trainer = StyleTrainer(generator, network, style, config, distribution=strategy)
+result = trainer.train(content)
+assert trainer.replicas == 2, trainer.replicas
+assert len(result.history) == 3 and all(np.isfinite(h["total"]) for h in result.history)
+print("replicas", trainer.replicas)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -43,6 +44,13 @@ def train(
         help="Grid over content:style weights first, pick by held-out losses.",
     ),
     search_steps: int = typer.Option(20, "--search-steps", min=1, help="Steps per grid point."),
+    devices: int = typer.Option(
+        1,
+        "--devices",
+        min=1,
+        help="Train data-parallel on N devices (tf.distribute "
+        "MirroredStrategy; GPUs if there are N, else N logical CPUs).",
+    ),
 ) -> None:
     """Train a style-transfer generator; re-running the same command resumes it."""
     from compressor.core.native_logs import import_tensorflow_quietly
@@ -62,9 +70,15 @@ def train(
     if norm not in ("instance", "batch"):
         raise CompressorError(f"--norm {norm}: expected instance or batch")
     style_image = to_array(load_rgb(style, "style image"), (size, size))
+    distribution = _mirrored(devices) if devices > 1 else None
     images = load_image_folder(data, (size, size, 3), crops_per_image=4, seed=seed)
     content = images.train
-    loss_network = build_loss_network(vgg_weights, seed=seed)
+
+    def scope():
+        return distribution.scope() if distribution else contextlib.nullcontext()
+
+    with scope():
+        loss_network = build_loss_network(vgg_weights, seed=seed)
     config = GeneratorConfig(width, blocks, norm, depthwise, size)  # type: ignore[arg-type]
     weights = LossWeights(content_weight, style_weight, tv_weight)
     search = None
@@ -81,7 +95,8 @@ def train(
             seed,
         )
         weights = search["chosen"]
-    generator = build_generator(config, seed=seed)
+    with scope():
+        generator = build_generator(config, seed=seed)
     train_config = StyleTrainConfig(
         stage1_steps=steps,
         stage2_steps=stage2_steps,
@@ -113,6 +128,7 @@ def train(
                 task, completed=fraction, description=message
             ),
             log_dir=logs,
+            distribution=distribution,
         )
         result = trainer.train(content)
     seconds = time.perf_counter() - start
@@ -199,3 +215,17 @@ def _search(
         ],
         "chosen": chosen.weights,
     }
+
+
+def _mirrored(devices: int):
+    """MirroredStrategy over ``devices`` GPUs, or over as many logical CPUs."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) >= devices:
+        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)]
+    )
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)])

@@ -62,18 +62,29 @@ class StyleTrainer:
         checkpoint_dir: Path | None = None,
         progress: Callable[[str, float], None] | None = None,
         log_dir: Path | None = None,
+        distribution: Any = None,
     ) -> None:
+        """``distribution`` is a ``tf.distribute`` strategy (e.g. MirroredStrategy); the
+        generator and the loss network must have been built inside its scope."""
         import tensorflow as tf
         import tf_keras as keras
 
+        self.distribution = distribution or tf.distribute.get_strategy()
+        self.replicas = self.distribution.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise TrainingError(
+                f"batch size {config.batch_size} does not split over {self.replicas} devices",
+                f"use a multiple of {self.replicas}",
+            )
         self.generator = generator
         self.loss_network = loss_network
         self.style_image = tf.constant(style_image[None, ...], tf.float32)
         self.config = config
         self.progress = progress or (lambda message, fraction: None)
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
-        self.vgg_optimizer = keras.optimizers.Adam(config.vgg_learning_rate)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        with self.distribution.scope():
+            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.vgg_optimizer = keras.optimizers.Adam(config.vgg_learning_rate)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             step=self.step,
             generator=generator,
@@ -103,9 +114,10 @@ class StyleTrainer:
             losses = perceptual_losses(
                 self.loss_network.model, generated, batch, style_grams, self.config.weights
             )
+            scaled = losses["total"] / self.replicas  # replicas' gradients are summed
         variables = self.generator.trainable_variables
         self.optimizer.apply_gradients(
-            zip(tape.gradient(losses["total"], variables), variables, strict=True)
+            zip(tape.gradient(scaled, variables), variables, strict=True)
         )
         return losses
 
@@ -121,14 +133,44 @@ class StyleTrainer:
             losses = perceptual_losses(
                 self.loss_network.model, generated, batch, style_grams, self.config.weights
             )
+            scaled = losses["total"] / self.replicas  # replicas' gradients are summed
         self.optimizer.apply_gradients(
-            zip(tape.gradient(losses["total"], generator_vars), generator_vars, strict=True)
+            zip(tape.gradient(scaled, generator_vars), generator_vars, strict=True)
         )
         self.vgg_optimizer.apply_gradients(
-            zip(tape.gradient(losses["total"], vgg_vars), vgg_vars, strict=True)
+            zip(tape.gradient(scaled, vgg_vars), vgg_vars, strict=True)
         )
         del tape
         return losses
+
+    def _compiled(self, step_fn: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+        """One tf.function running ``step_fn`` on every replica, losses averaged."""
+        import tensorflow as tf
+
+        def run(batch: Any) -> dict[str, Any]:
+            results = self.distribution.run(step_fn, args=(batch,))
+            return {
+                key: self.distribution.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for key, value in results.items()
+            }
+
+        return tf.function(run)
+
+    def _split(self, batch: np.ndarray) -> Any:
+        """The batch as per-replica slices (a plain tensor with one device)."""
+        import tensorflow as tf
+
+        if self.replicas == 1:
+            return tf.constant(batch, tf.float32)
+        per = len(batch) // self.replicas
+        return self.distribution.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(
+                batch[
+                    ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per
+                ],
+                tf.float32,
+            )
+        )
 
     def train(self, content_images: np.ndarray) -> TrainResult:
         """Run (or resume) both stages on ``content_images`` (N, H, W, 3) in [0, 1]."""
@@ -138,7 +180,7 @@ class StyleTrainer:
         if self.manager and self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint)
             result.resumed_from_step = int(self.step.numpy())
-        stage1 = tf.function(self._stage1_step)
+        stage1 = self._compiled(self._stage1_step)
         stage2 = None
         config = self.config
         while int(self.step.numpy()) < self.total_steps:
@@ -146,14 +188,14 @@ class StyleTrainer:
             in_stage2 = step >= config.stage1_steps
             if in_stage2 and stage2 is None:
                 self.loss_network.set_trainable_blocks(config.unfreeze_blocks)
-                stage2 = tf.function(self._stage2_step)
+                stage2 = self._compiled(self._stage2_step)
             rng = np.random.default_rng(config.seed + step)
             index = rng.choice(
                 len(content_images),
                 config.batch_size,
                 replace=len(content_images) < config.batch_size,
             )
-            batch = tf.constant(content_images[index], tf.float32)
+            batch = self._split(content_images[index])
             losses = (stage2 if in_stage2 else stage1)(batch)
             values = {k: float(v.numpy()) for k, v in losses.items()}
             if not all(np.isfinite(list(values.values()))):
