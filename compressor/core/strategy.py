@@ -59,7 +59,6 @@ class Support:
 class Estimate:
     """Cheap, TF-free prediction of a stage's effect, combined by the cost model."""
 
-    weight_bits: float | None = None  # bits per weight after this stage (quantize)
     precision: str | None = None  # compute precision after this stage (quantize)
     gzip_factor: float = 1.0  # extra compressibility of the weights (sparsity, clustering)
     mac_factor: float = 1.0  # fraction of MACs left (structured changes)

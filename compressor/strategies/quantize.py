@@ -95,7 +95,7 @@ class Float32Conversion(_TFLiteConversion):
     produces_precision = "float32"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(weight_bits=32, precision="float32")
+        return Estimate(precision="float32")
 
 
 class Float16Conversion(_TFLiteConversion):
@@ -106,7 +106,7 @@ class Float16Conversion(_TFLiteConversion):
     produces_precision = "float16"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(weight_bits=16, precision="float16", ssim_loss=FLOAT16_LOSS)
+        return Estimate(precision="float16", ssim_loss=FLOAT16_LOSS)
 
     def configure(self, converter, context, config) -> dict:
         import tensorflow as tf
@@ -124,7 +124,7 @@ class DynamicRangeInt8(_TFLiteConversion):
     produces_precision = "dynamic_int8"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(weight_bits=8, precision="dynamic_int8", ssim_loss=DYNAMIC_INT8_LOSS)
+        return Estimate(precision="dynamic_int8", ssim_loss=DYNAMIC_INT8_LOSS)
 
     def configure(self, converter, context, config) -> dict:
         import tensorflow as tf
@@ -166,7 +166,7 @@ class FullInteger(_TFLiteConversion):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         note = "instance norm at risk under full int8" if info.has_instance_norm else ""
-        return Estimate(weight_bits=8, precision="int8", ssim_loss=full_int8_loss(info), note=note)
+        return Estimate(precision="int8", ssim_loss=full_int8_loss(info), note=note)
 
     def configure(self, converter, context, config: FullInt8Config) -> dict:
         import tensorflow as tf
@@ -243,7 +243,7 @@ class Int16x8(_TFLiteConversion):
         return Support.yes()
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(weight_bits=8, precision="int16x8", ssim_loss=FLOAT16_LOSS)
+        return Estimate(precision="int16x8", ssim_loss=FLOAT16_LOSS)
 
     def configure(self, converter, context, config) -> dict:
         import tensorflow as tf
