@@ -11,18 +11,12 @@ from PIL import Image
 from tests.conftest import run_cli, write_images
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("style")
-    photos = write_images(root / "photos")
-    style = root / "style.png"
-    stripes = (np.sin(np.arange(64) / 3.0) > 0).astype(np.uint8) * 255
-    Image.fromarray(np.stack([np.tile(stripes, (64, 1))] * 3, -1)).convert("L").save(style)
-    output = root / "gen.keras"
-    result = run_cli(
+def _train_tiny(root, photos, output, *extra):
+    """`compressor train` at test size with a random loss network."""
+    return run_cli(
         "train",
         "--style",
-        str(style),
+        str(root / "style.png"),
         "--data",
         str(photos),
         "--output",
@@ -33,15 +27,23 @@ def trained(tmp_path_factory):
         "0.25",
         "--blocks",
         "1",
-        "--steps",
-        "3",
-        "--stage2-steps",
-        "2",
         "--batch-size",
         "2",
         "--vgg-weights",
         "random",
+        *extra,
     )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("style")
+    photos = write_images(root / "photos")
+    style = root / "style.png"
+    stripes = (np.sin(np.arange(64) / 3.0) > 0).astype(np.uint8) * 255
+    Image.fromarray(np.stack([np.tile(stripes, (64, 1))] * 3, -1)).convert("L").save(style)
+    output = root / "gen.keras"
+    result = _train_tiny(root, photos, output, "--steps", "3", "--stage2-steps", "2")
     assert result.returncode == 0, result.stderr[-2000:]
     return root, output, photos
 
@@ -115,28 +117,14 @@ def test_bad_style_inputs_are_clear_errors(trained, tmp_path, case):
 def test_train_with_search_weights_shows_the_grid(trained, tmp_path):
     root, _, photos = trained
     output = tmp_path / "searched.keras"
-    result = run_cli(
-        "train",
-        "--style",
-        str(root / "style.png"),
-        "--data",
-        str(photos),
-        "--output",
-        str(output),
-        "--size",
-        "32",
-        "--width",
-        "0.25",
-        "--blocks",
-        "1",
+    result = _train_tiny(
+        root,
+        photos,
+        output,
         "--steps",
         "2",
         "--stage2-steps",
         "0",
-        "--batch-size",
-        "2",
-        "--vgg-weights",
-        "random",
         "--search-weights",
         "--search-steps",
         "2",
@@ -151,30 +139,8 @@ def test_train_with_search_weights_shows_the_grid(trained, tmp_path):
 def test_train_on_two_logical_devices(trained, tmp_path):
     root, _, photos = trained
     output = tmp_path / "mirrored.keras"
-    result = run_cli(
-        "train",
-        "--style",
-        str(root / "style.png"),
-        "--data",
-        str(photos),
-        "--output",
-        str(output),
-        "--size",
-        "32",
-        "--width",
-        "0.25",
-        "--blocks",
-        "1",
-        "--steps",
-        "2",
-        "--stage2-steps",
-        "0",
-        "--batch-size",
-        "2",
-        "--vgg-weights",
-        "random",
-        "--devices",
-        "2",
+    result = _train_tiny(
+        root, photos, output, "--steps", "2", "--stage2-steps", "0", "--devices", "2"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.is_file()

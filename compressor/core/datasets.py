@@ -18,6 +18,14 @@ from compressor.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs
+# What opening a bad, truncated or oversized image file raises.
+UNREADABLE_IMAGE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
 BUILTIN_SAMPLE_FILES = (
     "astronaut.png",
     "coffee.png",
@@ -88,13 +96,7 @@ def images_from_paths(
     for path in paths:
         try:
             image = open_image(path, channels)
-        except (
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ) as exc:
+        except UNREADABLE_IMAGE_ERRORS as exc:
             skipped.append(f"{path.name}: {type(exc).__name__}")
             continue
         whole.append(_to_array(image, height, width))

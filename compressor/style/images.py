@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from compressor.core.datasets import open_image
+from compressor.core.datasets import UNREADABLE_IMAGE_ERRORS, open_image
 from compressor.core.errors import DataError
 
 OUTPUT_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -20,13 +20,7 @@ def load_rgb(path: Path, what: str) -> Image.Image:
         raise DataError(f"{what} {path} does not exist", "check the path")
     try:
         image = open_image(path, 3)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except UNREADABLE_IMAGE_ERRORS as exc:
         raise DataError(
             f"{what} {path} cannot be read as an image ({type(exc).__name__})",
             "use a PNG or JPEG file under 100 megapixels",
