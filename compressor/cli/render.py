@@ -110,6 +110,14 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
         ms(result["estimated_latency_ms"]),
         "estimated",
     )
+    coverage = result.get("op_coverage")
+    if coverage:
+        results.add_row(
+            f"delegate op coverage on {report['profile']['name']}",
+            "",
+            f"{coverage['delegated_ops']}/{coverage['total_ops']} ops ({coverage['fraction']:.0%})",
+            f"cut at {coverage['cut_at']}" if coverage["cut_at"] else "full",
+        )
     results.add_row(
         "fidelity vs float model",
         fidelity_text(baseline["fidelity"]),

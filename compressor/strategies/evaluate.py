@@ -11,10 +11,11 @@ from pydantic import Field
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.cost_model import estimate_latency_ms
+from compressor.core.coverage import op_coverage
 from compressor.core.errors import StageError
 from compressor.core.fidelity import compare_outputs
 from compressor.core.strategy import Strategy, StrategyConfig, StrategyRegistry
-from compressor.core.tflite_runtime import TFLiteModel, measure_latency
+from compressor.core.tflite_runtime import TFLiteModel, list_operators, measure_latency
 from compressor.plugins import hookimpl
 
 
@@ -127,6 +128,13 @@ class LiteRTEvaluate(Strategy):
             images,
             context.model_info,
         )
+        coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
+        context.results["result"]["op_coverage"] = coverage.to_dict()
+        if coverage.fallback:
+            context.note(
+                f"op coverage on {context.profile.name}: {coverage.delegated_ops}/"
+                f"{coverage.total_ops} ops delegated; graph cut at {coverage.cut_at}"
+            )
         context.progress("done", 1.0)
         return artifact
 

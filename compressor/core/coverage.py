@@ -1,0 +1,71 @@
+"""Delegate op coverage of a converted model on a target, from its real operators.
+
+For each operator of the ``.tflite``: does the profile's delegate run it? For an
+integer-only target (EdgeTPU) an op also needs int8/uint8 tensors, and the graph is
+cut at the first op it cannot run: everything after runs on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compressor.core.profiles import HardwareProfile
+from compressor.core.tflite_runtime import OpRecord
+
+ALL_BUILTINS = "ALL_BUILTINS"
+_INTEGER = {"int8", "uint8"}
+
+
+@dataclass
+class Coverage:
+    """Which ops the target's delegate runs and where the graph falls back."""
+
+    total_ops: int
+    delegated_ops: int
+    fallback: list[str] = field(default_factory=list)  # "INDEX:OP (reason)"
+    cut_at: str | None = None  # first op the delegate cannot run (graph cut)
+
+    @property
+    def fraction(self) -> float:
+        """Delegated ops / all ops."""
+        return self.delegated_ops / self.total_ops if self.total_ops else 1.0
+
+    def to_dict(self) -> dict:
+        """Plain data for report.json."""
+        return {
+            "total_ops": self.total_ops,
+            "delegated_ops": self.delegated_ops,
+            "fraction": round(self.fraction, 4),
+            "fallback": self.fallback,
+            "cut_at": self.cut_at,
+        }
+
+
+def _why_not(op: OpRecord, profile: HardwareProfile) -> str | None:
+    supported = set(profile.supported_ops)
+    if ALL_BUILTINS not in supported and op.name not in supported:
+        return f"{op.name} is not in {profile.name}'s op list"
+    if profile.requires_full_integer:
+        tensors = [
+            t for t, role in zip(op.input_types, op.input_roles, strict=True) if role == "data"
+        ] + op.output_types
+        floats = sorted({t for t in tensors if t not in _INTEGER})
+        if floats and op.name not in ("QUANTIZE", "DEQUANTIZE"):
+            return f"{op.name} has {'/'.join(floats)} tensors ({profile.name} runs int8 only)"
+    return None
+
+
+def op_coverage(ops: list[OpRecord], profile: HardwareProfile) -> Coverage:
+    """Coverage of ``ops`` (in execution order) on ``profile``."""
+    fallback, cut_at = [], None
+    for op in ops:
+        reason = _why_not(op, profile)
+        if reason:
+            fallback.append(f"{op.index}:{op.name} ({reason})")
+            cut_at = cut_at or f"{op.index}:{op.name}"
+    delegated = len(ops) - len(fallback)
+    if profile.delegate == "edgetpu" and cut_at is not None:
+        # The EdgeTPU compiler maps only the ops before the first unsupported one.
+        first = int(cut_at.split(":")[0])
+        delegated = sum(1 for op in ops if op.index < first)
+    return Coverage(len(ops), delegated, fallback, cut_at)
