@@ -152,3 +152,22 @@ def make_context(tmp_path: Path, model, images_dir: Path, profile_name: str = "x
         model_info=info,
         images=images,
     )
+
+
+def assert_integer_only(ops) -> None:
+    """Every operator's tensors are int8/uint8, except int32 biases and shape/axis params."""
+    for op in ops:
+        for dtype, role in zip(op.input_types, op.input_roles, strict=True):
+            assert dtype in ("int8", "uint8") or (role in ("bias", "param") and dtype == "int32"), (
+                op
+            )
+        assert set(op.output_types) <= {"int8", "uint8"}, op
+
+
+def run_ok(out: Path, *args: str, env_extra: dict[str, str] | None = None) -> dict:
+    """Run `compressor run ... --output out`, assert success, return report.json."""
+    import json
+
+    result = run_cli("run", *args, "--output", str(out), env_extra=env_extra)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((out / "report.json").read_text())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO, build_tiny_cnn, run_cli
+from tests.conftest import REPO, assert_integer_only, build_tiny_cnn, run_cli, run_ok
 
 REPORT_KEYS = {"profile", "plan", "stages", "baseline", "result", "artifact"}
 MEASURE_KEYS = {"size_bytes", "gzip_bytes", "host_latency_ms", "estimated_latency_ms", "fidelity"}
@@ -112,26 +112,11 @@ def test_edgetpu_run_gives_integer_only_tflite(tmp_path, saved_cnn, images_dir):
     planned = run_cli("plan", "--profile", "edgetpu", "--model", str(saved_cnn), "-o", str(plan))
     assert planned.returncode == 0, planned.stderr
     assert yaml.safe_load(plan.read_text())["stages"][-2]["strategy"] == "tflite-full-int8"
-    result = run_cli(
-        "run",
-        "--profile",
-        "edgetpu",
-        "--model",
-        str(saved_cnn),
-        "--data",
-        str(images_dir),
-        "--output",
-        str(out),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_ok(out, "--profile", "edgetpu", "--model", str(saved_cnn), "--data", str(images_dir))
     report = _run_dir_is_valid(out)
     from compressor.core.tflite_runtime import list_operators
 
-    ops = list_operators((out / report["artifact"]).read_bytes())
-    for op in ops:
-        for dtype, role in zip(op.input_types, op.input_roles, strict=True):
-            assert dtype in ("int8", "uint8") or (role in ("bias", "param") and dtype == "int32")
-        assert set(op.output_types) <= {"int8", "uint8"}
+    assert_integer_only(list_operators((out / report["artifact"]).read_bytes()))
 
 
 def test_edited_plan_runs_with_model_and_data(tmp_path, saved_cnn, images_dir):
@@ -151,18 +136,7 @@ def test_edited_plan_runs_with_model_and_data(tmp_path, saved_cnn, images_dir):
     ]
     plan.write_text(yaml.safe_dump(data))
     out = tmp_path / "edited"
-    result = run_cli(
-        "run",
-        "--plan",
-        str(plan),
-        "--model",
-        str(saved_cnn),
-        "--data",
-        str(images_dir),
-        "--output",
-        str(out),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_ok(out, "--plan", str(plan), "--model", str(saved_cnn), "--data", str(images_dir))
     report = _run_dir_is_valid(out)
     assert [s["strategy"] for s in report["stages"]] == [
         "magnitude-prune",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_ok
 
 PLUGIN_SOURCE = REPO / "examples" / "compressor-clustering-plugin"
 
@@ -80,20 +79,16 @@ def test_plan_can_choose_the_plugin_strategy(plugin_site, tmp_path, tiny_cnn_pat
         )
     )
     out = tmp_path / "run"
-    result = run_cli(
-        "run",
+    report = run_ok(
+        out,
         "--plan",
         str(plan),
         "--model",
         str(tiny_cnn_path),
         "--data",
         str(images_dir),
-        "--output",
-        str(out),
         env_extra=_env(plugin_site),
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((out / "report.json").read_text())
     stage = report["stages"][0]
     assert stage["strategy"] == "weight-clustering" and stage["plugin"] == "clustering"
     assert stage["facts"]["max_distinct_weights"] <= 8

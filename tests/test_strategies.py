@@ -8,7 +8,7 @@ import pytest
 from compressor.core.artifact import Artifact
 from compressor.core.fidelity import psnr_db
 from compressor.core.tflite_runtime import TFLiteModel, io_types, list_operators
-from tests.conftest import build_tiny_cnn, build_tiny_generator, make_context
+from tests.conftest import assert_integer_only, build_tiny_cnn, build_tiny_generator, make_context
 
 
 def _strategy(host, name):
@@ -141,12 +141,7 @@ def test_full_int8_every_operator_is_integer(host, tmp_path, images_dir):
     context = make_context(tmp_path, model, images_dir, "edgetpu")
     strategy, config = _strategy(host, "tflite-full-int8")
     out = strategy.apply(Artifact(keras_model=model), context, config)
-    for op in list_operators(out.tflite_bytes):
-        for dtype, role in zip(op.input_types, op.input_roles, strict=True):
-            assert dtype in ("int8", "uint8") or (role in ("bias", "param") and dtype == "int32"), (
-                op
-            )
-        assert all(t in ("int8", "uint8") for t in op.output_types), op
+    assert_integer_only(list_operators(out.tflite_bytes))
 
 
 def test_evaluate_measures_baseline_and_result(host, tmp_path, images_dir):

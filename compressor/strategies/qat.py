@@ -152,7 +152,7 @@ class TfmotQAT(Strategy):
                 )
             else:
                 scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        objects = {**context_objects(context), **scope}
+        objects = {**registered_keras_objects(), **scope}
         try:
             with tfmot.quantization.keras.quantize_scope(objects):
                 model = (
@@ -191,7 +191,7 @@ class TfmotQAT(Strategy):
         return qat_artifact
 
 
-def context_objects(context: RunContext) -> dict[str, Any]:
+def registered_keras_objects() -> dict[str, Any]:
     """Custom Keras objects registered by plugins (needed to clone custom layers)."""
     from compressor.plugins.manager import get_host
 
