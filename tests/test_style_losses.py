@@ -83,7 +83,17 @@ def test_random_network_is_seeded_and_recorded(random_vgg):
         again.model(image)[CONTENT_LAYER].numpy(),
         rtol=1e-5,
     )
-    assert random_vgg.weights == "random (seed 3)" and random_vgg.is_random
+    assert random_vgg.weights == "random (seed 3, He-normal)" and random_vgg.is_random
+
+
+def test_random_network_keeps_deep_features_at_a_usable_scale(random_vgg):
+    # Glorot init shrinks ReLU features ~2x per layer (block4_conv2 ends ~1000x weaker than
+    # block1_conv1, with no useful content gradient); He init keeps them within ~10x.
+    image = np.random.default_rng(0).random((1, 64, 64, 3)).astype("float32")
+    features = random_vgg.model(image)
+    shallow = float(np.std(features["block1_conv1"].numpy()))
+    deep = float(np.std(features[CONTENT_LAYER].numpy()))
+    assert 0.1 < deep / shallow < 10
 
 
 def test_local_weights_file_loads(random_vgg, tmp_path):

@@ -44,7 +44,20 @@ def test_a_few_steps_lower_the_total_loss(loss_network):
     result = StyleTrainer(_generator(), loss_network, style, config).train(content)
     totals = [h["total"] for h in result.history]
     assert np.mean(totals[-5:]) < 0.8 * np.mean(totals[:5])
-    assert result.loss_network == "random (seed 0)"
+    assert result.loss_network == "random (seed 0, He-normal)"
+
+
+def test_identity_warm_up_runs_first_and_learns_to_reproduce_the_input(loss_network):
+    content, style = _data()
+    config = StyleTrainConfig(
+        warmup_steps=30, stage1_steps=2, stage2_steps=0, batch_size=2, learning_rate=5e-3
+    )
+    result = StyleTrainer(_generator(), loss_network, style, config).train(content)
+    stages = [h["stage"] for h in result.history]
+    assert stages == [0] * 30 + [1] * 2
+    warm = [h["reconstruction"] for h in result.history[:30]]
+    assert np.mean(warm[-5:]) < 0.5 * np.mean(warm[:5])
+    assert "content" in result.history[-1] and "reconstruction" not in result.history[-1]
 
 
 def test_stage_two_is_skipped_with_a_random_loss_network(loss_network):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,9 @@ def train(
     blocks: int = typer.Option(5, "--blocks", min=0, help="Residual blocks."),
     norm: str = typer.Option("instance", "--norm", help="instance or batch."),
     depthwise: bool = typer.Option(False, "--depthwise", help="Depthwise-separable blocks."),
+    warmup_steps: int = typer.Option(
+        0, "--warmup-steps", min=0, help="Identity warm-up steps first (pixel loss, no VGG)."
+    ),
     steps: int = typer.Option(200, "--steps", min=1, help="Stage 1 steps (VGG frozen)."),
     stage2_steps: int = typer.Option(50, "--stage2-steps", min=0, help="Stage 2 steps."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
@@ -99,6 +104,7 @@ def train(
         generator = build_generator(config, seed=seed)
     train_config = StyleTrainConfig(
         stage1_steps=steps,
+        warmup_steps=warmup_steps,
         stage2_steps=stage2_steps,
         batch_size=batch_size,
         learning_rate=learning_rate,
@@ -136,6 +142,7 @@ def train(
     generator.save(output)
     last = result.history[-1] if result.history else {}
     summary = {
+        "command": _command_line(),
         "loss_network": loss_network.weights,
         "generator": vars(config),
         "train": {k: v for k, v in vars(train_config).items() if k != "weights"},
@@ -153,6 +160,13 @@ def train(
         f"saved [bold]{output}[/bold] in {seconds:.0f} s — losses {last}; "
         f"TensorBoard logs in {logs}"
     )
+
+
+def _command_line() -> str | None:
+    """The `compressor train ...` command as typed (None when not run from a shell)."""
+    if len(sys.argv) < 2 or sys.argv[1] != "train":
+        return None
+    return "compressor " + shlex.join(sys.argv[1:])
 
 
 def _search(

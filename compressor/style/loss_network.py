@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from compressor.core.errors import CompressorError
 
 CONTENT_LAYER = "block4_conv2"
@@ -29,7 +31,7 @@ class LossNetwork:
 
     model: Any  # Keras model: image in [0, 1] -> {layer name: features}
     vgg: Any  # the underlying VGG19 (for freezing/unfreezing blocks)
-    weights: str  # "imagenet (…)", "file …" or "random (seed N)"
+    weights: str  # "imagenet (…)", "file …" or "random (seed N, He-normal)"
 
     @property
     def is_random(self) -> bool:
@@ -61,12 +63,31 @@ def preprocess_for_vgg(images: Any) -> Any:
     return bgr - tf.constant(IMAGENET_BGR_MEAN, dtype=bgr.dtype)
 
 
+def _he_initialise(model: Any, seed: int) -> None:
+    """He-normal conv kernels, zero biases: keeps ReLU activations at a steady scale
+    through all 16 layers (Keras' default Glorot init shrinks them ~2x per layer, which
+    leaves block4/5 features near zero and the content loss without a usable gradient;
+    He et al. 2016, "A Powerful Generative Model Using Random Weights")."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.__class__.__name__ != "Conv2D":
+            continue
+        kernel, bias = layer.get_weights()
+        fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+        scale = np.sqrt(2.0 / fan_in)
+        layer.set_weights(
+            [rng.normal(0.0, scale, kernel.shape).astype(kernel.dtype), np.zeros_like(bias)]
+        )
+
+
 def _build_vgg(weights: str, seed: int) -> tuple[Any, str]:
     import tf_keras as keras
 
     if weights == "random":
         keras.utils.set_random_seed(seed)
-        return keras.applications.VGG19(include_top=False, weights=None), f"random (seed {seed})"
+        model = keras.applications.VGG19(include_top=False, weights=None)
+        _he_initialise(model, seed)
+        return model, f"random (seed {seed}, He-normal)"
     if weights == "imagenet":
         cached = keras_cache_path()
         if not cached.is_file() and os.environ.get(OFFLINE_ENV):

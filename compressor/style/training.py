@@ -1,5 +1,8 @@
 """Two-stage perceptual training of a style-transfer generator.
 
+Warm-up (optional, stage 0): the generator learns to reproduce its input (pixel loss, no
+VGG), so perceptual training starts from a content-preserving generator; a CPU cannot
+afford the tens of thousands of perceptual steps a generator needs from scratch.
 Stage 1 (feature alignment): VGG19 frozen, the generator learns content/style/TV.
 Stage 2 (style fusion): the generator keeps training while VGG's shallow blocks are
 unfrozen at a lower learning rate; skipped when the loss network is random.
@@ -30,6 +33,7 @@ class StyleTrainConfig:
     """Steps, batch, learning rates, loss weights and checkpointing of a training."""
 
     stage1_steps: int = 200
+    warmup_steps: int = 0
     stage2_steps: int = 50
     batch_size: int = 4
     learning_rate: float = 1e-3
@@ -102,8 +106,22 @@ class StyleTrainer:
 
     @property
     def total_steps(self) -> int:
-        """Stage 1 plus (when enabled) stage 2 steps."""
-        return self.config.stage1_steps + (self.config.stage2_steps if self.stage2_enabled else 0)
+        """Warm-up, stage 1 and (when enabled) stage 2 steps."""
+        stage2 = self.config.stage2_steps if self.stage2_enabled else 0
+        return self.config.warmup_steps + self.config.stage1_steps + stage2
+
+    def _warmup_step(self, batch: Any) -> dict[str, Any]:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            generated = self.generator(batch, training=True)
+            reconstruction = tf.reduce_mean(tf.square(generated - batch))
+            scaled = reconstruction / self.replicas
+        variables = self.generator.trainable_variables
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(scaled, variables), variables, strict=True)
+        )
+        return {"total": reconstruction, "reconstruction": reconstruction}
 
     def _stage1_step(self, batch: Any) -> dict[str, Any]:
         import tensorflow as tf
@@ -181,11 +199,13 @@ class StyleTrainer:
             self.checkpoint.restore(self.manager.latest_checkpoint)
             result.resumed_from_step = int(self.step.numpy())
         stage1 = self._compiled(self._stage1_step)
+        warmup = self._compiled(self._warmup_step)
         stage2 = None
         config = self.config
         while int(self.step.numpy()) < self.total_steps:
             step = int(self.step.numpy())
-            in_stage2 = step >= config.stage1_steps
+            in_warmup = step < config.warmup_steps
+            in_stage2 = step >= config.warmup_steps + config.stage1_steps
             if in_stage2 and stage2 is None:
                 self.loss_network.set_trainable_blocks(config.unfreeze_blocks)
                 stage2 = self._compiled(self._stage2_step)
@@ -196,7 +216,7 @@ class StyleTrainer:
                 replace=len(content_images) < config.batch_size,
             )
             batch = self._split(content_images[index])
-            losses = (stage2 if in_stage2 else stage1)(batch)
+            losses = (warmup if in_warmup else stage2 if in_stage2 else stage1)(batch)
             values = {k: float(v.numpy()) for k, v in losses.items()}
             if not all(np.isfinite(list(values.values()))):
                 kept = self.manager.latest_checkpoint if self.manager else None
@@ -208,13 +228,14 @@ class StyleTrainer:
                 )
             self.step.assign_add(1)
             values["step"] = step + 1
-            values["stage"] = 2 if in_stage2 else 1
+            values["stage"] = 0 if in_warmup else 2 if in_stage2 else 1
             result.history.append(values)
             result.stage2_ran = result.stage2_ran or in_stage2
             if self.writer:
                 with self.writer.as_default(step=step + 1):
-                    for key in ("total", "content", "style", "tv"):
-                        tf.summary.scalar(f"loss/{key}", values[key])
+                    for key in ("total", "content", "style", "tv", "reconstruction"):
+                        if key in values:
+                            tf.summary.scalar(f"loss/{key}", values[key])
             if self.manager and (step + 1) % config.checkpoint_every == 0:
                 self.manager.save(checkpoint_number=step + 1)
             self.progress(
