@@ -86,9 +86,12 @@ def _run_dir_is_valid(run_dir: Path) -> dict:
 
 def test_run_default_model_on_x86_cpu(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("run", "--profile", "x86-cpu", "--output", str(out))
+    result = run_cli("run", "--profile", "x86-cpu", "--input-size", "64", "--output", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     report = _run_dir_is_valid(out)
+    assert report["model"]["source"].startswith("built-in demo style generator")
+    assert report["model"]["input_shape"] == [None, 64, 64, 3]
+    assert (out / "report.html").is_file()
     assert report["result"]["size_bytes"] < report["baseline"]["size_bytes"]
     assert report["result"]["fidelity"]["ssim"] > 0.9
     from ai_edge_litert.interpreter import Interpreter

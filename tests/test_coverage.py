@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
+
 from compressor.core.artifact import Artifact
 from compressor.core.coverage import op_coverage
+from compressor.core.model_info import model_info_from_keras
+from compressor.core.op_prediction import predict_coverage, predict_ops
+from compressor.core.planner import plan_pipeline
 from compressor.core.tflite_runtime import list_operators
-from tests.conftest import build_tiny_cnn, build_tiny_generator, make_context
+from compressor.models.default import default_model_info
+from tests.conftest import build_tiny_classifier, build_tiny_cnn, build_tiny_generator, make_context
 
 
 def _convert(host, context, model, strategy_name):
@@ -36,6 +44,72 @@ def test_unsupported_op_cuts_the_edgetpu_graph(host, tmp_path, images_dir):
     assert coverage.cut_at == f"{elu.index}:ELU"
     assert coverage.delegated_ops == elu.index < coverage.total_ops
     assert any("ELU is not in edgetpu's op list" in f for f in coverage.fallback)
+    predicted = predict_coverage(model_info_from_keras(model), context.profile, "int8", "int8")
+    assert predicted.cut_at == coverage.cut_at  # same op, same index, before converting
+
+
+def _elu_model():
+    import tf_keras as keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.Activation("elu")(x)
+    outputs = keras.layers.Conv2D(3, 3, padding="same")(x)
+    return keras.Model(inputs, outputs, name="elu_cnn")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [build_tiny_cnn, build_tiny_classifier, build_tiny_generator, _elu_model],
+    ids=["bn-cnn", "classifier", "in-generator", "elu"],
+)
+def test_predicted_ops_match_the_converted_model(host, tmp_path, images_dir, build):
+    model = build()
+    info = model_info_from_keras(model)
+    context = make_context(tmp_path, model, images_dir, "x86-cpu")
+    for strategy, precision in (
+        ("tflite-float32", "float32"),
+        ("tflite-float16", "float16"),
+        ("tflite-full-int8", "int8"),
+    ):
+        converted = _convert(host, context, model, strategy)
+        actual = Counter(op.name for op in list_operators(converted))
+        io = "int8" if precision == "int8" else "float32"  # x86-cpu: io_type=auto is int8
+        predicted = Counter(op.name for op in predict_ops(info, precision, io))
+        # float16 DEQUANTIZE ops are deduplicated for identical constants: compare as a set
+        assert set(actual) == set(predicted), (strategy, actual, predicted)
+        actual.pop("DEQUANTIZE", None), predicted.pop("DEQUANTIZE", None)
+        assert actual == predicted, (strategy, actual, predicted)
+
+
+def test_edgetpu_tensor_rank_limit_is_checked_before_and_after_conversion(
+    host, tmp_path, images_dir
+):
+    import tf_keras as keras
+
+    tpu = host.profiles.resolve("edgetpu")
+    for batch, cut, reason in ((1, "0:RESHAPE", "4 non-unit dims"), (None, "0:SHAPE", "op list")):
+        inputs = keras.Input((8, 8, 4), batch_size=batch)
+        x = keras.layers.Reshape((2, 4, 8, 4))(inputs)  # 4 non-unit dims: EdgeTPU takes 3
+        x = keras.layers.Permute((2, 1, 3, 4))(x)
+        outputs = keras.layers.Reshape((8, 8, 4))(x)
+        model = keras.Model(inputs, outputs)
+        predicted = predict_coverage(model_info_from_keras(model), tpu, "int8", "int8")
+        context = make_context(tmp_path / str(batch), model, images_dir, "edgetpu")
+        ops = list_operators(_convert(host, context, model, "tflite-full-int8"))
+        actual = op_coverage(ops, tpu)
+        assert predicted.cut_at == actual.cut_at == cut
+        assert reason in predicted.fallback[0] and reason in actual.fallback[0]
+
+
+def test_gpu_plan_for_the_default_generator_is_fully_delegated(host):
+    result = plan_pipeline(
+        host.profiles.resolve("pixel-gpu"), default_model_info(), host.strategies
+    )
+    assert result.chosen.coverage.fraction == 1.0 and result.chosen.coverage.cut_at is None
+    tpu = plan_pipeline(host.profiles.resolve("edgetpu"), default_model_info(), host.strategies)
+    assert tpu.chosen.precision == "int8" and tpu.chosen.coverage.fraction == 1.0
+    assert tpu.baseline.coverage.cut_at == "0:CONV_2D"  # float32 never runs on the EdgeTPU
 
 
 def test_float_model_is_not_covered_on_integer_target_but_is_on_gpu(host, tmp_path, images_dir):
@@ -46,3 +120,23 @@ def test_float_model_is_not_covered_on_integer_target_but_is_on_gpu(host, tmp_pa
     tpu = host.profiles.resolve("edgetpu")
     coverage = op_coverage(ops, tpu)
     assert coverage.cut_at is not None and "int8 only" in coverage.fallback[0]
+
+
+def test_plan_rewrites_an_unsupported_activation_and_the_result_is_fully_delegated(
+    host, tmp_path, images_dir
+):
+    model = _elu_model()
+    tpu = host.profiles.resolve("edgetpu")
+    result = plan_pipeline(tpu, model_info_from_keras(model), host.strategies)
+    swap = result.chosen.step("distill")
+    assert swap.strategy.name == "activation-swap" and swap.params == {"swaps": {"elu": "relu"}}
+    assert result.chosen.coverage.fraction == 1.0
+
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    config = swap.strategy.Config(fine_tune_steps=40, batch_size=4, learning_rate=1e-3)
+    swapped = swap.strategy.apply(Artifact(keras_model=model), context, config)
+    assert swapped.facts["swapped_layers"] == [model.layers[2].name]
+    assert "distill loss" in context.notes[-1]
+    ops = list_operators(_convert(host, context, swapped.keras_model, "tflite-full-int8"))
+    assert "ELU" not in {op.name for op in ops}
+    assert op_coverage(ops, tpu).fraction == 1.0

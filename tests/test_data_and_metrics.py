@@ -83,11 +83,22 @@ def test_model_info_counts_macs_and_kinds():
     assert classifier.is_classifier and not classifier.is_image_to_image
 
 
-def test_shipped_default_model_info_matches_the_real_model():
-    shipped = default_model_info()
-    real = model_info_from_keras(build_default_model())
-    assert shipped.to_dict() == real.to_dict()
-    assert shipped.has_instance_norm and shipped.custom_layers
+def test_default_model_is_the_trained_demo_at_any_input_size():
+    from compressor.core.keras_io import load_keras_model
+    from compressor.models.default import demo_path, demo_record
+    from compressor.models.generator import InstanceNormalization
+
+    for size in (None, 64):
+        shipped = default_model_info(size)
+        real = model_info_from_keras(build_default_model(size))
+        assert shipped.to_dict() == real.to_dict()
+        assert shipped.has_instance_norm and shipped.custom_layers
+    assert default_model_info(64).input_image_shape == (64, 64, 3)
+    trained = load_keras_model(demo_path(), {"InstanceNormalization": InstanceNormalization})
+    rebuilt = build_default_model(64)
+    for mine, theirs in zip(rebuilt.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert demo_record()["command"].startswith("compressor train ")
 
 
 def test_dynamic_input_model_is_fixed_flat_with_input_size(tmp_path, host):

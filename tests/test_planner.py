@@ -32,13 +32,27 @@ def test_pixel_gpu_chooses_float16_and_no_int8_activations(host):
     assert "does not execute dynamic_int8" in reasons["tflite-dynamic-int8"]
 
 
-def test_edgetpu_chooses_qat_and_full_int8_for_instance_norm_model(host):
+def test_edgetpu_swaps_instance_norm_for_batch_norm_in_a_generator(host):
     info = default_model_info()
     assert info.has_instance_norm
     result = _plan(host, "edgetpu", info)
-    assert _names(result)[:2] == ["tfmot-qat", "tflite-full-int8"]
+    assert _names(result)[:3] == ["norm-swap", "fold-batchnorm", "tflite-full-int8"]
     reasons = {r.strategy: r.reason for r in result.rejections}
     assert "only full-integer int8" in reasons["tflite-float16"]
+    assert "instance norm breaks full int8" in result.reasons["distill"]
+    # a target that keeps float does not need it
+    gpu = {r.strategy: r.reason for r in _plan(host, "pixel-gpu", info).rejections}
+    assert gpu["norm-swap"].startswith("not needed")
+
+
+def test_edgetpu_chooses_qat_for_an_instance_norm_model_it_cannot_rebuild(host):
+    info = default_model_info()
+    info.name = "someone_elses_model"  # not a compressor generator: no norm swap
+    for layer in info.layers:
+        layer.name = f"x_{layer.name}"
+    info.extra = {}
+    result = _plan(host, "edgetpu", info)
+    assert _names(result)[:2] == ["tfmot-qat", "tflite-full-int8"]
     assert "QAT" in result.reasons["qat"] or "risk" in result.reasons["qat"]
 
 
@@ -69,13 +83,13 @@ def test_gzip_budget_makes_the_planner_prune(host, tmp_path):
         next(p for p in builtin_profile_paths() if p.stem == "pixel-cpu").read_text()
     )
     data["name"] = "tight-phone"
-    data["budgets"] = {"max_gzip_mb": 1.0}
+    data["budgets"] = {"max_gzip_mb": 0.3}  # the demo is ~0.38 MB after int8
     path = tmp_path / "tight.yaml"
     path.write_text(yaml.safe_dump(data))
     profile = load_profile_file(path)
     result = plan_pipeline(profile, default_model_info(), host.strategies)
     assert result.chosen.step("prune") is not None
-    assert not result.chosen.budget_misses and result.chosen.gzip_bytes <= 1e6
+    assert not result.chosen.budget_misses and result.chosen.gzip_bytes <= 0.3e6
 
 
 def test_plan_yaml_round_trips_and_edits_are_validated(host, tmp_path):

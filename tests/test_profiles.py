@@ -9,6 +9,7 @@ import yaml
 
 from compressor.core.errors import ProfileError
 from compressor.core.profiles import builtin_profile_paths, load_profile_file
+from tests.conftest import run_cli
 
 REQUIRED = {"pixel-gpu", "pixel-cpu", "x86-cpu", "edgetpu"}
 
@@ -84,3 +85,47 @@ def test_profiles_show_prints_one_profile_as_json():
     result = run_cli("profiles", "--show", "edgetpu")
     assert result.returncode == 0
     assert json.loads(result.stdout)["requires_full_integer"] is True
+
+
+def test_calibration_fits_rates_that_reproduce_the_measured_latencies(host):
+    from compressor.core.calibration import fit_profile, measure_workloads
+    from compressor.core.cost_model import estimate_latency_ms
+
+    base = host.profiles.resolve("x86-cpu")
+    measured = measure_workloads(["float32", "int8"], threads=1, size=16, runs=3)
+    assert {(m.workload, m.precision) for m in measured} == {
+        (w, p) for w in ("overhead", "conv", "elementwise", "norm") for p in ("float32", "int8")
+    }
+    assert all(m.latency_ms > 0 for m in measured)
+    calibrated = fit_profile(base, measured, "x86-here", "test host")
+    assert calibrated.name == "x86-here" and "calibrated on test host" in calibrated.description
+    assert calibrated.precisions["dynamic_int8"] == base.precisions["dynamic_int8"]  # untouched
+    for precision in ("float32", "int8"):
+        spec = calibrated.precisions[precision]
+        assert spec.gmacs_per_s > 0 and spec.gelems_per_s > 0 and spec.norm_gelems_per_s > 0
+    # the conv workload is dominated by MACs: the fitted profile explains its latency
+    from compressor.core.calibration import _workloads
+    from compressor.core.model_info import model_info_from_keras
+
+    conv_info = model_info_from_keras(_workloads(16)["conv"])
+    conv = next(m for m in measured if m.workload == "conv" and m.precision == "float32")
+    estimate = estimate_latency_ms(calibrated, conv_info, "float32")
+    assert estimate == pytest.approx(conv.latency_ms, rel=0.05)
+
+
+def test_calibrate_command_writes_a_profile_the_planner_accepts(tmp_path):
+    output = tmp_path / "mine.yaml"
+    args = ("profiles", "calibrate", "pixel-gpu", "-o", str(output), "--size", "8", "--runs", "3")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    profile = load_profile_file(output)
+    assert profile.name == "pixel-gpu-calibrated" and set(profile.precisions) == {
+        "float32",
+        "float16",
+    }
+    assert output.read_text().startswith(
+        "# Calibrated by `compressor profiles calibrate pixel-gpu`"
+    )
+    assert run_cli("plan", "--profile", str(output)).returncode == 0
+    again = run_cli("profiles", "calibrate", "pixel-gpu", "-o", str(output))
+    assert again.returncode != 0 and "already exists" in again.stderr

@@ -8,19 +8,28 @@ import typer
 from rich.table import Table
 
 from compressor.cli.render import compact_params, console, mb, ms
+from compressor.core.coverage import Coverage
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.plugins.manager import get_host
 
 
 def _model_info(model: Path | None, input_size: int | None):
     if model is None:
-        from compressor.models.default import DEFAULT_MODEL_NAME, default_model_info
+        from compressor.models.default import default_model_info, default_model_name
 
-        return default_model_info(), DEFAULT_MODEL_NAME
+        return default_model_info(input_size), default_model_name(input_size)
     from compressor.core.job import load_model
 
     loaded = load_model(model, get_host(), input_size)
     return loaded.info, str(model)
+
+
+def coverage_cell(coverage: Coverage | None) -> str:
+    """Delegate coverage as 'delegated/total (pct)', with the cut point if any."""
+    if coverage is None:
+        return "—"
+    text = f"{coverage.delegated_ops}/{coverage.total_ops} ({coverage.fraction:.0%})"
+    return f"{text}, cut at {coverage.cut_at}" if coverage.cut_at else text
 
 
 def print_planning(result: PlanningResult, model_name: str) -> None:
@@ -48,10 +57,16 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
         )
     console.print(table)
     predicted = Table(title="Predicted (cost model, estimated)", title_justify="left")
-    for column in ("", "size", "gzip", f"latency on {result.profile.name}", "est. SSIM"):
+    columns = ("", "size", "gzip", f"latency on {result.profile.name}", "est. SSIM", "coverage")
+    for column in columns:
         predicted.add_column(column)
     predicted.add_row(
-        "float32 baseline", mb(base.size_bytes), mb(base.gzip_bytes), ms(base.latency_ms), "1.000"
+        "float32 baseline",
+        mb(base.size_bytes),
+        mb(base.gzip_bytes),
+        ms(base.latency_ms),
+        "1.000",
+        coverage_cell(base.coverage),
     )
     predicted.add_row(
         f"plan ({chosen.precision})",
@@ -59,10 +74,17 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
         mb(chosen.gzip_bytes),
         ms(chosen.latency_ms),
         f"{chosen.ssim:.3f}",
+        coverage_cell(chosen.coverage),
     )
     console.print(predicted)
+    if chosen.coverage and chosen.coverage.fallback:
+        console.print(
+            f"[yellow]predicted fallback on {result.profile.name}:[/yellow] "
+            + "; ".join(chosen.coverage.fallback[:5])
+            + (" …" if len(chosen.coverage.fallback) > 5 else "")
+        )
     alternatives = Table(title="Next best alternatives", title_justify="left")
-    for column in ("pipeline", "latency", "gzip", "est. SSIM", "score", "budgets"):
+    for column in ("pipeline", "latency", "gzip", "est. SSIM", "coverage", "score", "budgets"):
         alternatives.add_column(column, overflow="fold")
     for candidate in result.ranked[1:6]:
         alternatives.add_row(
@@ -70,6 +92,7 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
             ms(candidate.latency_ms),
             mb(candidate.gzip_bytes),
             f"{candidate.ssim:.3f}",
+            coverage_cell(candidate.coverage),
             f"{candidate.score:.3f}",
             "; ".join(candidate.budget_misses) or "ok",
         )
@@ -93,7 +116,9 @@ def plan(
         help="Keras model (.keras/.h5); default: the built-in style-transfer generator.",
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write the plan YAML here."),
-    input_size: int = typer.Option(None, "--input-size", help="Fix a dynamic input size."),
+    input_size: int = typer.Option(
+        None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
+    ),
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
     host = get_host()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+import yaml
 from rich.table import Table
 
 from compressor.cli.render import console
+from compressor.core.errors import CompressorError
 from compressor.plugins.manager import get_host
 
 app = typer.Typer(help="List hardware profiles (shipped and from plugins).")
@@ -54,3 +58,58 @@ def profiles(
     console.print(table)
     for record in host.errors():
         console.print(f"[red]plugin {record.name}: {record.error}[/red]")
+
+
+@app.command()
+def calibrate(
+    base: str = typer.Argument(..., help="Profile to calibrate (name or YAML path)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Where to write the calibrated profile YAML."
+    ),
+    name: str = typer.Option(None, "--name", help="Name of the new profile (BASE-calibrated)."),
+    size: int = typer.Option(64, "--size", min=8, max=512, help="Workload feature-map size."),
+    runs: int = typer.Option(20, "--runs", min=3, max=1000, help="Timed runs per workload."),
+) -> None:
+    """Measure this host's throughput per precision with LiteRT and write a user profile."""
+    from compressor.core.native_logs import import_tensorflow_quietly
+
+    host = get_host()
+    profile = host.profiles.resolve(base)
+    name = name or f"{profile.name}-calibrated"
+    output = output or Path(f"{name}.yaml")
+    if output.exists():
+        raise CompressorError(f"--output {output} already exists", "choose a new file name")
+    import_tensorflow_quietly()
+    from compressor.core.calibration import fit_profile, host_cpu, measure_workloads
+
+    precisions = list(profile.precisions)
+    with console.status("calibrating") as status:
+        measurements = measure_workloads(
+            precisions, profile.threads, size, runs, lambda m: status.update(f"measuring {m}")
+        )
+    calibrated = fit_profile(profile, measurements, name, host_cpu())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# Calibrated by `compressor profiles calibrate {base}` on {host_cpu()}\n"
+        f"# ({profile.threads} threads, {size}x{size} workloads, median of {runs} runs).\n"
+    )
+    data = calibrated.model_dump(mode="json", exclude_defaults=False)
+    output.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    table = Table(title=f"{name}: measured vs {profile.name}", title_justify="left")
+    for column in ("precision", "GMAC/s", "elements G/s", "norm G/s", f"{profile.name} GMAC/s"):
+        table.add_column(column)
+    for precision in precisions:
+        new, old = calibrated.precisions[precision], profile.precisions[precision]
+        table.add_row(
+            precision,
+            f"{new.gmacs_per_s:g}",
+            f"{new.gelems_per_s:g}",
+            f"{new.norm_gelems_per_s:g}" if new.norm_gelems_per_s else "—",
+            f"{old.gmacs_per_s:g}",
+        )
+    console.print(table)
+    console.print(
+        f"per-op overhead {calibrated.per_op_overhead_us:g} µs "
+        f"(was {profile.per_op_overhead_us:g}); wrote [bold]{output}[/bold] — "
+        f"use it with --profile {output}"
+    )

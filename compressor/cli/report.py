@@ -1,22 +1,111 @@
-"""`compressor report`: print a finished run's tables again, or its JSON."""
+"""`compressor report`: print a finished run's tables again, its JSON, rebuild its HTML,
+or compare two runs side by side."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.table import Table
 
-from compressor.cli.render import print_report
+from compressor.cli.render import console, fidelity_text, mb, ms, print_report
 from compressor.core.run_store import read_report
+
+
+def _pipeline(report: dict[str, Any]) -> str:
+    return " → ".join(s["strategy"] for s in report["stages"] if s["name"] != "evaluate")
+
+
+def _coverage(result: dict[str, Any]) -> str:
+    coverage = result.get("op_coverage")
+    if not coverage:
+        return "—"
+    text = f"{coverage['delegated_ops']}/{coverage['total_ops']} ({coverage['fraction']:.0%})"
+    return f"{text}, cut at {coverage['cut_at']}" if coverage["cut_at"] else text
+
+
+def _change(a: float | None, b: float | None) -> str:
+    if not a or b is None:
+        return "—"
+    return f"{b / a:.2f}×"
+
+
+def comparison_table(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str]) -> Table:
+    """Two runs' results side by side, with B relative to A."""
+    table = Table(title=f"{names[0]}  vs  {names[1]}", title_justify="left")
+    for column in ("", "A", "B", "B / A"):
+        table.add_column(column, overflow="fold")
+    ra, rb = a["result"], b["result"]
+    rows = [
+        ("profile", a["profile"]["name"], b["profile"]["name"], ""),
+        ("model", a["model"]["source"], b["model"]["source"], ""),
+        ("pipeline", _pipeline(a), _pipeline(b), ""),
+        ("precision", ra["precision"], rb["precision"], ""),
+        (
+            "size",
+            mb(ra["size_bytes"]),
+            mb(rb["size_bytes"]),
+            _change(ra["size_bytes"], rb["size_bytes"]),
+        ),
+        (
+            "gzip",
+            mb(ra["gzip_bytes"]),
+            mb(rb["gzip_bytes"]),
+            _change(ra["gzip_bytes"], rb["gzip_bytes"]),
+        ),
+        (
+            "host latency",
+            f"{ms(ra['host_latency_ms'])} ({ra.get('host_threads')} thr)",
+            f"{ms(rb['host_latency_ms'])} ({rb.get('host_threads')} thr)",
+            _change(ra["host_latency_ms"], rb["host_latency_ms"]),
+        ),
+        (
+            "estimated target latency",
+            ms(ra.get("estimated_latency_ms")),
+            ms(rb.get("estimated_latency_ms")),
+            _change(ra.get("estimated_latency_ms"), rb.get("estimated_latency_ms")),
+        ),
+        (
+            "fidelity vs float",
+            fidelity_text(ra.get("fidelity")),
+            fidelity_text(rb.get("fidelity")),
+            "",
+        ),
+        ("delegate coverage", _coverage(ra), _coverage(rb), ""),
+        (
+            "zero weights",
+            f"{ra.get('weight_zero_fraction', 0):.1%}",
+            f"{rb.get('weight_zero_fraction', 0):.1%}",
+            "",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    return table
 
 
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory made by `compressor run`."),
+    other: Path = typer.Argument(None, help="A second run directory to compare with."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json instead of tables."),
+    html: bool = typer.Option(False, "--html", help="Rebuild report.html and print its path."),
 ) -> None:
-    """Show the result of a run."""
+    """Show the result of a run, or compare two runs side by side."""
     data = read_report(run_dir)
+    if other is not None:
+        second = read_report(other)
+        if as_json:
+            typer.echo(json.dumps({"a": data, "b": second}, indent=2))
+            return
+        console.print(comparison_table(data, second, (str(run_dir), str(other))))
+        return
+    if html:
+        from compressor.core.html_report import write_html_report
+
+        console.print(str(write_html_report(run_dir, data)))
+        return
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -27,7 +27,9 @@ def run(
     model: Path = typer.Option(None, "--model", "-m", help="Keras model; default: built-in."),
     data: Path = typer.Option(None, "--data", "-d", help="Folder of images; default: built-in."),
     output: Path = typer.Option(None, "--output", "-o", help="New run directory (default runs/…)."),
-    input_size: int = typer.Option(None, "--input-size", help="Fix a dynamic input size."),
+    input_size: int = typer.Option(
+        None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
 ) -> None:
     """Compress a model for a profile, measure it, and store everything in a run directory."""

@@ -36,6 +36,7 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
     _float_outputs: dict[str, np.ndarray] = field(default_factory=dict)
     original_model_info: ModelInfo | None = None
+    samples: dict[str, np.ndarray] = field(default_factory=dict)  # for report.html
 
     def __post_init__(self) -> None:
         # model_info follows architecture rewrites (distillation); the baseline keeps this.

@@ -8,6 +8,8 @@ Every number comes from the profile, so a calibrated profile gives better estima
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 
@@ -33,22 +35,41 @@ _GZIP_RATIO = {32: 0.93, 16: 0.92, 8: 0.88}
 FLATBUFFER_OVERHEAD_BYTES = 4096
 
 
+@dataclass(frozen=True)
+class Work:
+    """The work one inference does, in the units the profile's rates are given in."""
+
+    macs: float  # conv/dense multiply-accumulates
+    norm_elements: float  # element passes of instance/layer/group norm
+    elements: float  # element passes of other memory-bound ops
+    ops: int  # operators (each pays the per-op overhead)
+
+
+def work_of(info: ModelInfo, mac_factor: float = 1.0) -> Work:
+    """Split ``info``'s inference into the cost model's terms."""
+    other = sum(
+        layer.output_elements * _ELEMENTWISE_PASSES.get(layer.kind, 0.0) for layer in info.layers
+    )
+    # Batch norm folds into the preceding conv; activations fuse into it.
+    return Work(
+        macs=info.macs * mac_factor,
+        norm_elements=info.elements_of(*_NORM_KINDS) * _NORM_PASSES,
+        elements=other,
+        ops=sum(1 for layer in info.layers if layer.kind not in ("identity", "activation")),
+    )
+
+
 def estimate_latency_ms(
     profile: HardwareProfile, info: ModelInfo, precision: str, mac_factor: float = 1.0
 ) -> float:
     """Estimated latency of one inference of ``info`` at ``precision`` on ``profile``."""
     spec = profile.precisions[precision]
-    compute_ms = info.macs * mac_factor / (spec.gmacs_per_s * 1e9) * 1e3
-    norm_elements = info.elements_of(*_NORM_KINDS)
+    work = work_of(info, mac_factor)
+    compute_ms = work.macs / (spec.gmacs_per_s * 1e9) * 1e3
     norm_rate = spec.norm_gelems_per_s or spec.gelems_per_s
-    norm_ms = norm_elements * _NORM_PASSES / (norm_rate * 1e9) * 1e3
-    other = sum(
-        layer.output_elements * _ELEMENTWISE_PASSES.get(layer.kind, 0.0) for layer in info.layers
-    )
-    # Batch norm folds into the preceding conv except where nothing precedes it.
-    other_ms = other / (spec.gelems_per_s * 1e9) * 1e3
-    ops = sum(1 for layer in info.layers if layer.kind not in ("identity", "activation"))
-    overhead_ms = ops * profile.per_op_overhead_us / 1e3
+    norm_ms = work.norm_elements / (norm_rate * 1e9) * 1e3
+    other_ms = work.elements / (spec.gelems_per_s * 1e9) * 1e3
+    overhead_ms = work.ops * profile.per_op_overhead_us / 1e3
     return compute_ms + norm_ms + other_ms + overhead_ms
 
 

@@ -52,6 +52,26 @@ def _why_not(op: OpRecord, profile: HardwareProfile) -> str | None:
         floats = sorted({t for t in tensors if t not in _INTEGER})
         if floats and op.name not in ("QUANTIZE", "DEQUANTIZE"):
             return f"{op.name} has {'/'.join(floats)} tensors ({profile.name} runs int8 only)"
+    return shape_problem(op.name, [list(s) for s in op.output_shapes], profile)
+
+
+def shape_problem(
+    what: str, shapes: list[list[int | None]], profile: HardwareProfile
+) -> str | None:
+    """Why ``profile``'s delegate cannot take these output shapes (dynamic dims, or more
+    non-unit dims than ``max_tensor_dims``), if it cannot. Batch dims count as 1."""
+    if profile.max_tensor_dims is None:
+        return None
+    for shape in shapes:
+        dims = shape[1:] if len(shape) > 1 else shape
+        if any(d is None or d < 0 for d in dims):
+            return f"{what} has a dynamic shape ({profile.name} needs static shapes)"
+        non_unit = sum(1 for d in dims if d != 1)
+        if non_unit > profile.max_tensor_dims:
+            return (
+                f"{what} output has {non_unit} non-unit dims "
+                f"(max {profile.max_tensor_dims} on {profile.name})"
+            )
     return None
 
 

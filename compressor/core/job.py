@@ -42,9 +42,9 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
     from compressor.core.model_info import model_info_from_keras
 
     if model_path is None:
-        from compressor.models.default import DEFAULT_MODEL_NAME, build_default_model
+        from compressor.models.default import build_default_model, default_model_name
 
-        model, source = build_default_model(), DEFAULT_MODEL_NAME
+        model, source = build_default_model(input_size), default_model_name(input_size)
     else:
         model, source = load_keras_model(model_path, host.keras_objects()), str(model_path)
         shape = model.inputs[0].shape if len(model.inputs) == 1 else None

@@ -27,6 +27,7 @@ _KIND_BY_CLASS = {
     "LeakyReLU": "activation",
     "PReLU": "activation",
     "Softmax": "activation",
+    "ELU": "activation",
     "Add": "add",
     "Multiply": "mul",
     "Concatenate": "concat",
@@ -58,6 +59,8 @@ class LayerInfo:
     output_elements: int
     output_shape: list[int | None]
     custom: bool = False
+    activation: str | None = None  # fused (conv/dense) or standalone activation function
+    interpolation: str | None = None  # resize layers: nearest or bilinear
 
 
 @dataclass
@@ -191,6 +194,33 @@ def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
     return 0
 
 
+def _safe_config(layer) -> dict[str, Any]:
+    try:
+        return layer.get_config()
+    except (NotImplementedError, TypeError, AttributeError):
+        return {}
+
+
+_ACTIVATION_LAYERS = {
+    "LeakyReLU": "leaky_relu",
+    "PReLU": "prelu",
+    "Softmax": "softmax",
+    "ELU": "elu",
+}
+
+
+def _activation_of(class_name: str, config: dict[str, Any]) -> str | None:
+    """The activation a layer applies: its ``activation`` argument or its own function."""
+    if class_name == "ReLU":
+        if config.get("negative_slope"):
+            return "leaky_relu"
+        return "relu6" if config.get("max_value") == 6 else "relu"
+    if class_name in _ACTIVATION_LAYERS:
+        return _ACTIVATION_LAYERS[class_name]
+    activation = config.get("activation")
+    return activation if isinstance(activation, str) else None
+
+
 def model_info_from_keras(model) -> ModelInfo:
     """Describe a built Keras model; nested models are flattened into their layers."""
     layers: list[LayerInfo] = []
@@ -222,6 +252,7 @@ def model_info_from_keras(model) -> ModelInfo:
         if kind == "input":
             return
         macs = _layer_macs(layer, kind, in_shape, out_shape) if out_shape and in_shape else 0
+        config = _safe_config(layer)
         layers.append(
             LayerInfo(
                 name=layer.name,
@@ -232,6 +263,8 @@ def model_info_from_keras(model) -> ModelInfo:
                 output_elements=_product(out_shape[1:]) if out_shape else 0,
                 output_shape=_shape_list(out_shape) if out_shape else [],
                 custom=custom,
+                activation=_activation_of(class_name, config),
+                interpolation=config.get("interpolation") if kind == "resize" else None,
             )
         )
 
@@ -239,4 +272,8 @@ def model_info_from_keras(model) -> ModelInfo:
         visit(layer)
     inputs = [TensorSpec(t.name, _shape_list(t.shape), t.dtype.name) for t in model.inputs]
     outputs = [TensorSpec(t.name, _shape_list(t.shape), t.dtype.name) for t in model.outputs]
-    return ModelInfo(name=model.name, layers=layers, inputs=inputs, outputs=outputs)
+    from compressor.core.channels import GROUPS_KEY, find_channel_groups
+
+    groups = find_channel_groups(model) if hasattr(model, "_output_layers") else []
+    extra = {GROUPS_KEY: groups} if groups else {}
+    return ModelInfo(name=model.name, layers=layers, inputs=inputs, outputs=outputs, extra=extra)

@@ -12,8 +12,10 @@ from compressor.core.cost_model import (
     estimate_latency_ms,
     estimate_size_bytes,
 )
+from compressor.core.coverage import Coverage
 from compressor.core.errors import PlanError
 from compressor.core.model_info import ModelInfo
+from compressor.core.op_prediction import predict_coverage
 from compressor.core.plan import Plan, StageSpec
 from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import (
@@ -55,8 +57,14 @@ class Candidate:
     latency_ms: float
     ssim: float
     fine_tune_stages: int
+    coverage: Coverage | None = None  # predicted delegate coverage of the converted model
     score: float = 0.0
     budget_misses: list[str] = field(default_factory=list)
+
+    @property
+    def fully_delegated(self) -> bool:
+        """True when every predicted op runs on the target's delegate."""
+        return self.coverage is None or self.coverage.delegated_ops == self.coverage.total_ops
 
     def step(self, stage: str) -> Step | None:
         """The step filling ``stage``, if any."""
@@ -134,7 +142,15 @@ def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: Pipelin
         latency_ms=estimate_latency_ms(profile, final_info, precision, mac_factor),
         ssim=max(0.0, 1.0 - loss),
         fine_tune_stages=sum(1 for s in steps if s.estimate.fine_tunes),
+        coverage=predict_coverage(final_info, profile, precision, _io_type(profile, precision)),
     )
+
+
+def _io_type(profile: HardwareProfile, precision: str) -> str:
+    """I/O type of the converted model (tflite-full-int8's io_type=auto rule)."""
+    if precision != "int8":
+        return "float32"
+    return next((t for t in profile.io_types if t in ("int8", "uint8")), "float32")
 
 
 def _score(candidate: Candidate, baseline: Candidate, profile: HardwareProfile) -> float:
@@ -161,11 +177,16 @@ def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[str]:
 
 
 def _delta(chosen: Candidate, other: Candidate) -> str:
-    return (
+    text = (
         f"{chosen.latency_ms:.1f} vs {other.latency_ms:.1f} ms, "
         f"gzip {chosen.gzip_bytes / 1e6:.2f} vs {other.gzip_bytes / 1e6:.2f} MB, "
         f"est. SSIM {chosen.ssim:.3f} vs {other.ssim:.3f}"
     )
+    if chosen.coverage and other.coverage and chosen.fully_delegated != other.fully_delegated:
+        text += (
+            f", delegate coverage {chosen.coverage.fraction:.0%} vs {other.coverage.fraction:.0%}"
+        )
+    return text
 
 
 def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
@@ -230,7 +251,12 @@ def plan_pipeline(
     for candidate in candidates:
         candidate.score = _score(candidate, baseline, profile)
         candidate.budget_misses = _budget_misses(candidate, profile)
-    ranked = sorted(candidates, key=lambda c: (bool(c.budget_misses), c.score, c.label))
+    # Within budget first, then fully delegated (a fallback op splits the graph and
+    # costs a CPU round trip the latency model does not see), then score.
+    ranked = sorted(
+        candidates,
+        key=lambda c: (bool(c.budget_misses), not c.fully_delegated, c.score, c.label),
+    )
     chosen = ranked[0]
     warnings = []
     if chosen.budget_misses:
@@ -313,6 +339,7 @@ def _baseline(profile: HardwareProfile, info: ModelInfo) -> Candidate:
         latency_ms=estimate_latency_ms(profile, info, precision),
         ssim=1.0,
         fine_tune_stages=0,
+        coverage=predict_coverage(info, profile, "float32"),
     )
 
 

@@ -11,8 +11,10 @@ from compressor import __version__
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError, StageError
+from compressor.core.html_report import save_samples, write_html_report
 from compressor.core.plan import StageSpec
 from compressor.core.run_store import REPORT_FILE, write_json_atomic
+from compressor.core.stage_metrics import stage_snapshot
 from compressor.core.strategy import Strategy, StrategyConfig
 
 FINAL_ARTIFACT = "model.tflite"
@@ -76,6 +78,7 @@ def run_stages(
         if spec.stage in _REFERENCE_STAGES and artifact.keras_model is not None:
             context.float_model = artifact.keras_model
             context._float_outputs.clear()
+        metrics = stage_snapshot(artifact, context) if spec.stage != "evaluate" else None
         folder = context.run_dir / "stages" / f"{number:02d}-{spec.stage}-{strategy.name}"
         output = save_stage_output(artifact, folder)
         notify(
@@ -95,6 +98,7 @@ def run_stages(
                 "seconds": round(seconds, 3),
                 "output": str(output.relative_to(context.run_dir)),
                 "facts": {k: v for k, v in artifact.facts.items() if _is_plain(v)},
+                **({"metrics": metrics} if metrics else {}),
             }
         )
     return artifact, records
@@ -155,6 +159,9 @@ def finish_run(context: RunContext, artifact: Artifact, report: dict[str, Any]) 
     if not artifact.is_tflite:
         raise StageError("the pipeline ended without a .tflite model")
     (context.run_dir / FINAL_ARTIFACT).write_bytes(artifact.tflite_bytes)
+    if context.samples:
+        save_samples(context.run_dir, context.samples)
+    write_html_report(context.run_dir, report)
     path = context.run_dir / REPORT_FILE
     write_json_atomic(path, report)
     return path

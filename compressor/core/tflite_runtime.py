@@ -115,6 +115,7 @@ class OpRecord:
     input_types: list[str]
     output_types: list[str]
     input_roles: list[str]  # "data", "bias" (int32 in int8 models) or "param" (int32 shape/axis)
+    output_shapes: tuple[tuple[int, ...], ...] = ()  # shape signatures; -1 is a dynamic dim
 
 
 # Which input of an op is its bias (int32 in an int8 model by design).
@@ -162,6 +163,10 @@ def list_operators(model: bytes) -> list[OpRecord]:
                 input_types=[np.dtype(tensors[i]["dtype"]).name for i in inputs],
                 output_types=[np.dtype(tensors[i]["dtype"]).name for i in outputs],
                 input_roles=roles,
+                output_shapes=tuple(
+                    tuple(int(d) for d in tensors[i].get("shape_signature", tensors[i]["shape"]))
+                    for i in outputs
+                ),
             )
         )
     return records

@@ -23,21 +23,24 @@ class _Builder:
         self.h = self.w = size
         self.c = 3
 
-    def _add(self, name, class_name, kind, params, macs, custom=False):
+    def _add(self, name, class_name, kind, params, macs, custom=False, **options):
         shape = [None, self.h, self.w, self.c]
+        elements = self.h * self.w * self.c
         self.layers.append(
-            LayerInfo(name, class_name, kind, params, macs, self.h * self.w * self.c, shape, custom)
+            LayerInfo(name, class_name, kind, params, macs, elements, shape, custom, **options)
         )
 
     def conv(self, name, filters, kernel, stride=1):
         in_c = self.c
         self.h, self.w, self.c = -(-self.h // stride), -(-self.w // stride), filters
         macs = self.h * self.w * filters * kernel * kernel * in_c
-        self._add(name, "Conv2D", "conv", kernel * kernel * in_c * filters + filters, macs)
+        params = kernel * kernel * in_c * filters + filters
+        self._add(name, "Conv2D", "conv", params, macs, activation="linear")
 
     def depthwise(self, name):
         macs = self.h * self.w * self.c * 9
-        self._add(name, "DepthwiseConv2D", "depthwise_conv", 9 * self.c + self.c, macs)
+        params = 9 * self.c + self.c
+        self._add(name, "DepthwiseConv2D", "depthwise_conv", params, macs, activation="linear")
 
     def norm(self, name, kind):
         if kind == "instance":
@@ -45,12 +48,12 @@ class _Builder:
         else:
             self._add(name, "BatchNormalization", "batch_norm", 4 * self.c, 0)
 
-    def simple(self, name, class_name, kind):
-        self._add(name, class_name, kind, 0, 0)
+    def simple(self, name, class_name, kind, **options):
+        self._add(name, class_name, kind, 0, 0, **options)
 
     def upsample(self, name):
         self.h, self.w = self.h * 2, self.w * 2
-        self.simple(name, "UpSampling2D", "resize")
+        self.simple(name, "UpSampling2D", "resize", interpolation="nearest")
 
 
 def generator_info(config: GeneratorConfig) -> ModelInfo:
@@ -60,7 +63,7 @@ def generator_info(config: GeneratorConfig) -> ModelInfo:
     def block(prefix, filters, kernel, stride):
         b.conv(f"{prefix}_conv", filters, kernel, stride)
         b.norm(f"{prefix}_norm", config.norm)
-        b.simple(f"{prefix}_relu", "ReLU", "activation")
+        b.simple(f"{prefix}_relu", "ReLU", "activation", activation="relu")
 
     block("enc1", scaled_width(config, 32), 9, 1)
     block("enc2", scaled_width(config, 64), 3, 2)
@@ -76,21 +79,51 @@ def generator_info(config: GeneratorConfig) -> ModelInfo:
                 b.conv(f"{name}_{part}_conv", filters, 3)
             b.norm(f"{name}_{part}_norm", config.norm)
             if part == 1:
-                b.simple(f"{name}_{part}_relu", "ReLU", "activation")
+                b.simple(f"{name}_{part}_relu", "ReLU", "activation", activation="relu")
         b.simple(f"{name}_add", "Add", "add")
     b.upsample("up1")
     block("dec1", scaled_width(config, 64), 3, 1)
     b.upsample("up2")
     block("dec2", scaled_width(config, 32), 3, 1)
     b.conv("out_conv", 3, 9)
-    b.simple("stylized", "Activation", "activation")
+    b.simple("stylized", "Activation", "activation", activation="sigmoid")
     size = config.input_size
     return ModelInfo(
         name=generator_name(config),
         layers=b.layers,
         inputs=[TensorSpec("image", [None, size, size, 3], "float32")],
         outputs=[TensorSpec("stylized/Sigmoid:0", [None, size, size, 3], "float32")],
+        extra={"channel_groups": _channel_groups(config)},
     )
+
+
+def _channel_groups(config: GeneratorConfig) -> list[dict]:
+    """The generator's prunable conv → conv chains (as ``find_channel_groups`` reads them)."""
+
+    def group(producer, between, consumer):
+        return {"producer": producer, "between": between, "consumer": consumer}
+
+    groups = [
+        group("enc1_conv", ["enc1_norm", "enc1_relu"], "enc2_conv"),
+        group("enc2_conv", ["enc2_norm", "enc2_relu"], "enc3_conv"),
+    ]
+    for index in range(1, config.residual_blocks + 1):
+        name = f"res{index}"
+        if config.depthwise:
+            groups.append(
+                group(
+                    f"{name}_1_pw",
+                    [f"{name}_1_norm", f"{name}_1_relu", f"{name}_2_dw"],
+                    f"{name}_2_pw",
+                )
+            )
+        else:
+            groups.append(
+                group(f"{name}_1_conv", [f"{name}_1_norm", f"{name}_1_relu"], f"{name}_2_conv")
+            )
+    groups.append(group("dec1_conv", ["dec1_norm", "dec1_relu", "up2"], "dec2_conv"))
+    groups.append(group("dec2_conv", ["dec2_norm", "dec2_relu"], "out_conv"))
+    return groups
 
 
 def generator_name(config: GeneratorConfig) -> str:

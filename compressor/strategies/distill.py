@@ -123,16 +123,14 @@ class NormSwapConfig(DistillConfig):
 class NormSwap(Strategy):
     """Instance norm → batch norm (foldable, int8- and EdgeTPU-friendly), distilled.
 
-    Not yet chosen by the planner on its own: on the untrained default generator a
-    short distillation does not recover quality (60 steps: SSIM 0.49 vs the teacher),
-    so its estimate is unproven until trained generators ship. Plans can name it.
+    The planner offers it when the target needs full int8 and the generator has
+    instance norm (whose int8 mean/variance math costs quality, DESIGN.md §4).
     """
 
     name = "norm-swap"
     stage = "distill"
     summary = "Swap instance norm for batch norm and distill from the original generator"
     Config = NormSwapConfig
-    auto_plan = False
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
         config = _teacher_config(info)
@@ -167,11 +165,8 @@ class NormSwap(Strategy):
         )
 
 
-_STUDENT_SHAPES = (
-    {"width": 0.5, "residual_blocks": 3, "depthwise": True},
-    {"width": 0.5, "residual_blocks": 5, "depthwise": False},
-    {"width": 0.75, "residual_blocks": 3, "depthwise": True},
-)
+# Student shapes relative to the teacher: (width scale, residual blocks, depthwise).
+_STUDENT_SHAPES = ((0.5, 3, True), (0.5, 5, False), (0.75, 3, True))
 
 
 class StudentDistill(Strategy):
@@ -183,7 +178,16 @@ class StudentDistill(Strategy):
     Config = StudentConfig
 
     def candidate_params(self, profile, info) -> list[dict[str, Any]]:
-        return [dict(shape) for shape in _STUDENT_SHAPES]
+        teacher = _teacher_config(info)
+        teacher_width = teacher.width if teacher else 1.0
+        return [
+            {
+                "width": round(teacher_width * scale, 4),
+                "residual_blocks": blocks,
+                "depthwise": depthwise,
+            }
+            for scale, blocks, depthwise in _STUDENT_SHAPES
+        ]
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
         if _teacher_config(info) is None:
@@ -209,7 +213,9 @@ class StudentDistill(Strategy):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         config = self.Config.model_validate(params)
-        loss = 0.03 + (0.02 if config.depthwise else 0.0) + 0.04 * (1 - min(config.width, 1))
+        teacher = _teacher_config(info)
+        scale = config.width / teacher.width if teacher else config.width
+        loss = 0.03 + (0.02 if config.depthwise else 0.0) + 0.04 * (1 - min(scale, 1))
         return Estimate(
             ssim_loss=loss,
             fine_tunes=True,

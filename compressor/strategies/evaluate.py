@@ -14,6 +14,7 @@ from compressor.core.cost_model import estimate_latency_ms
 from compressor.core.coverage import op_coverage
 from compressor.core.errors import StageError
 from compressor.core.fidelity import compare_outputs
+from compressor.core.stage_metrics import SAMPLE_IMAGES
 from compressor.core.strategy import Strategy, StrategyConfig, StrategyRegistry
 from compressor.core.tflite_runtime import TFLiteModel, list_operators, measure_latency
 from compressor.plugins import hookimpl
@@ -128,6 +129,12 @@ class LiteRTEvaluate(Strategy):
             images,
             context.model_info,
         )
+        shown = min(SAMPLE_IMAGES, len(images))
+        context.samples = {
+            "inputs": images[:shown],
+            "float": reference[:shown],
+            "compressed": TFLiteModel(artifact.tflite_bytes).predict(images[:shown]),
+        }
         coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
         context.results["result"]["op_coverage"] = coverage.to_dict()
         if coverage.fallback:

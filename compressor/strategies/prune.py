@@ -14,7 +14,7 @@ from pydantic import Field
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
-from compressor.core.finetune import self_distill
+from compressor.core.finetune import fine_tune_on_float
 from compressor.core.keras_io import clone_keras_model
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import (
@@ -91,16 +91,8 @@ def prune_and_finetune(
             target.set_weights(original.get_weights())
     if not pruned_names:
         raise StageError("prune: the model has no layer tfmot can prune", "drop the prune stage")
-    losses = self_distill(
-        wrapped,
-        context.images.train,
-        context.float_outputs("train"),
-        steps=config.fine_tune_steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-        progress=context.progress,
-        seed=context.seed,
+    losses = fine_tune_on_float(
+        wrapped, context, config, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()]
     )
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     return stripped, pruned_names, losses

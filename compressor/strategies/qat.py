@@ -14,7 +14,7 @@ from pydantic import Field
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
-from compressor.core.finetune import self_distill
+from compressor.core.finetune import fine_tune_on_float
 from compressor.core.keras_io import clone_keras_model
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import Estimate, PipelineView, Strategy, StrategyRegistry, Support
@@ -164,16 +164,7 @@ class TfmotQAT(Strategy):
             raise StageError(
                 f"tfmot-qat: quantize_apply failed: {exc}".splitlines()[0][:300]
             ) from exc
-        losses = self_distill(
-            model,
-            context.images.train,
-            context.float_outputs("train"),
-            steps=config.fine_tune_steps,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            progress=context.progress,
-            seed=context.seed,
-        )
+        losses = fine_tune_on_float(model, context, config)
         if groups["float"] or groups["output_only"]:
             context.note(
                 f"tfmot-qat: {len(groups['quantized'])} layers quantized, "

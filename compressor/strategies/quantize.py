@@ -9,6 +9,7 @@ from pydantic import Field
 
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
+from compressor.core.conversion import configure_converter
 from compressor.core.errors import StageError
 from compressor.core.model_info import ModelInfo
 from compressor.core.native_logs import quiet_native_logs
@@ -109,10 +110,7 @@ class Float16Conversion(_TFLiteConversion):
         return Estimate(precision="float16", ssim_loss=FLOAT16_LOSS)
 
     def configure(self, converter, context, config) -> dict:
-        import tensorflow as tf
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
+        configure_converter(converter, "float16")
         return {}
 
 
@@ -127,20 +125,8 @@ class DynamicRangeInt8(_TFLiteConversion):
         return Estimate(precision="dynamic_int8", ssim_loss=DYNAMIC_INT8_LOSS)
 
     def configure(self, converter, context, config) -> dict:
-        import tensorflow as tf
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        configure_converter(converter, "dynamic_int8")
         return {}
-
-
-def _representative_dataset(samples: Any):
-    """Calibration generator for the converter: one float32 image per step."""
-
-    def generate():
-        for image in samples:
-            yield [image[None, ...].astype("float32")]
-
-    return generate
 
 
 def full_int8_loss(info: ModelInfo) -> float:
@@ -169,21 +155,13 @@ class FullInteger(_TFLiteConversion):
         return Estimate(precision="int8", ssim_loss=full_int8_loss(info), note=note)
 
     def configure(self, converter, context, config: FullInt8Config) -> dict:
-        import tensorflow as tf
-
         io_type = config.io_type
         if io_type == "auto":
             io_type = next(
                 (t for t in context.profile.io_types if t in ("int8", "uint8")), "float32"
             )
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative_dataset(
-            context.representative_images(config.calibration_images)
-        )
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if io_type != "float32":
-            converter.inference_input_type = getattr(tf, io_type)
-            converter.inference_output_type = getattr(tf, io_type)
+        samples = context.representative_images(config.calibration_images)
+        configure_converter(converter, "int8", samples, io_type)
         return {"io_type": io_type}
 
     def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
@@ -246,15 +224,7 @@ class Int16x8(_TFLiteConversion):
         return Estimate(precision="int16x8", ssim_loss=FLOAT16_LOSS)
 
     def configure(self, converter, context, config) -> dict:
-        import tensorflow as tf
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative_dataset(
-            context.representative_images(32)
-        )
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
+        configure_converter(converter, "int16x8", context.representative_images(32))
         return {}
 
 

@@ -1,0 +1,296 @@
+"""Benchmark the flagship workload: train the demo style generator, compress it for every
+shipped profile, and compare with the float32 `.tflite` of the teacher.
+
+    python benchmarks/style_transfer.py              # trains the demo first (~1 h on 2 cores)
+    python benchmarks/style_transfer.py --shipped    # uses the demo shipped in the package
+
+Writes ``benchmarks/results/style_transfer.json`` and the table in ``docs/benchmarks.md``.
+All latencies are LiteRT medians of ``--runs`` invocations on this host at 2 threads and
+256x256; SSIM/PSNR are against the float Keras teacher on held-out photos; content and
+style losses use the same VGG19 the demo was trained with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    convert_naive,
+    host_facts,
+    markdown_table,
+    measure,
+    replace_section,
+    write_json,
+)
+
+TRAIN_PHOTOS = (
+    "astronaut.png",
+    "camera.png",
+    "coffee.png",
+    "ihc.png",
+    "motorcycle_left.png",
+    "rocket.jpg",
+)
+HELD_OUT_PHOTOS = ("chelsea.png", "motorcycle_right.png", "retina.jpg")
+STYLE_IMAGE = "hubble_deep_field.jpg"
+SHIPPED_PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
+
+
+def skimage_file(name: str) -> Path:
+    """A photo or texture from scikit-image's wheel."""
+    return Path(str(resources.files("skimage") / "data" / name))
+
+
+def prepare_demo_data(work: Path) -> tuple[Path, Path]:
+    """The demo's training photos and style image, copied from scikit-image."""
+    photos = work / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    for name in TRAIN_PHOTOS:
+        shutil.copyfile(skimage_file(name), photos / name)
+    style = work / "style.jpg"
+    shutil.copyfile(skimage_file(STYLE_IMAGE), style)
+    return photos, style
+
+
+def demo_train_args(photos: Path, style: Path, output: Path) -> list[str]:
+    """The shipped demo's `compressor train` arguments, with paths under ``work``."""
+    from compressor.models.default import demo_record
+
+    args = demo_record()["command"].split()[2:]
+    replaced = {"--style": str(style), "--data": str(photos), "--output": str(output)}
+    for i, arg in enumerate(args[:-1]):
+        if arg in replaced:
+            args[i + 1] = replaced[arg]
+    return args
+
+
+def train_demo(work: Path) -> tuple[Path, float | None]:
+    """Train the demo with the documented command (reused when already trained in ``work``)."""
+    photos, style = prepare_demo_data(work)
+    output = work / "demo.keras"
+    if output.exists():
+        print(f"reusing {output} (delete it to retrain)")
+        return output, None
+    args = demo_train_args(photos, style, output)
+    print("training:", "compressor", " ".join(args))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "compressor", *args], check=True)
+    return output, time.perf_counter() - start
+
+
+def teacher_at(size: int, trained: Path | None, work: Path) -> tuple[Any, Path]:
+    """The trained generator rebuilt at ``size`` and saved (run_job takes a path)."""
+    from compressor.core.keras_io import load_keras_model
+    from compressor.models.default import build_default_model, demo_config
+    from compressor.models.generator import InstanceNormalization, build_generator
+
+    if trained is None:
+        model = build_default_model(size)
+    else:
+        weights = load_keras_model(trained, {"InstanceNormalization": InstanceNormalization})
+        model = build_generator(demo_config(size))
+        model.set_weights(weights.get_weights())
+    path = work / f"teacher_{size}.keras"
+    model.save(path)
+    return model, path
+
+
+def budget_profile(name: str, latency_ms: float, work: Path) -> Path:
+    """A copy of shipped profile ``name`` with a latency budget (real-time variant)."""
+    source = Path(str(resources.files("compressor.hardware_profiles") / f"{name}.yaml"))
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["name"] = f"{name}-rt"
+    data["description"] = f"{data['description']} — {latency_ms:g} ms budget"
+    data.setdefault("budgets", {})["max_latency_ms"] = latency_ms
+    path = work / "profiles" / f"{name}-rt.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class PerceptualScorer:
+    """Content and style loss (unweighted) of outputs, with the demo's loss network."""
+
+    def __init__(self, style: Path, size: int) -> None:
+        from compressor.models.default import demo_record
+        from compressor.style.images import load_rgb, to_array
+        from compressor.style.loss_network import build_loss_network
+        from compressor.style.losses import style_targets
+
+        recorded = demo_record()["loss_network"]
+        choice = "random" if recorded.startswith("random") else "imagenet"
+        self.network = build_loss_network(choice, seed=0)
+        style_image = to_array(load_rgb(style, "style image"), (size, size))
+        self.grams = style_targets(self.network.model, style_image[None, ...])
+
+    def __call__(self, outputs: np.ndarray, photos: np.ndarray) -> dict[str, float]:
+        """Mean content and style loss of ``outputs`` stylized from ``photos``."""
+        import tensorflow as tf
+
+        from compressor.style.loss_network import CONTENT_LAYER
+        from compressor.style.losses import content_loss, style_loss
+
+        generated = self.network.model(tf.constant(outputs, tf.float32))
+        content = self.network.model(tf.constant(photos, tf.float32))
+        return {
+            "content_loss": round(
+                float(content_loss(generated[CONTENT_LAYER], content[CONTENT_LAYER])), 5
+            ),
+            "style_loss": round(float(style_loss(generated, self.grams)), 4),
+        }
+
+
+def run_planned(profile: str, teacher_path: Path, photos: Path, work: Path) -> dict[str, Any]:
+    """`compressor run` in-process; returns the report and the `.tflite` bytes."""
+    from compressor.core.job import run_job
+    from compressor.plugins.manager import get_host
+
+    output = work / "runs" / Path(profile).stem
+    if output.exists():
+        shutil.rmtree(output)
+    start = time.perf_counter()
+    run_dir, report = run_job(get_host(), profile, None, teacher_path, photos, output)
+    return {
+        "report": report,
+        "tflite": (run_dir / "model.tflite").read_bytes(),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def main() -> None:
+    """Train (or take) the demo, compress it per profile, measure, write JSON + docs table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shipped", action="store_true", help="use the packaged demo")
+    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--budget-ms", type=float, default=20.0, help="real-time variants")
+    parser.add_argument("--profiles", nargs="*", default=list(SHIPPED_PROFILES))
+    args = parser.parse_args()
+    os.environ.setdefault("COMPRESSOR_OFFLINE", "1")
+    from compressor.core.datasets import images_from_paths
+    from compressor.models.default import demo_record
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    photos, style = prepare_demo_data(work)
+    trained, train_seconds = (None, None) if args.shipped else train_demo(work)
+    teacher, teacher_path = teacher_at(args.size, trained, work)
+    held_out = images_from_paths(
+        [skimage_file(n) for n in HELD_OUT_PHOTOS], (args.size, args.size, 3), "held-out"
+    ).evaluation
+    reference = teacher.predict(held_out, verbose=0)
+    scorer = PerceptualScorer(style, args.size)
+
+    rows: list[dict[str, Any]] = []
+
+    def record(label: str, model: bytes, extra: dict[str, Any]) -> None:
+        row, outputs = measure(model, held_out, reference, threads=(1, 2), runs=args.runs)
+        row.update(scorer(outputs, held_out))
+        rows.append({"label": label, **extra, **row})
+        print(f"{label}: {row}")
+
+    record(
+        "teacher float32 (plain converter)",
+        convert_naive(teacher, "float32"),
+        {"profile": None, "pipeline": "TFLiteConverter float32"},
+    )
+    record(
+        "teacher naive full int8",
+        convert_naive(teacher, "full-int8", held_out),
+        {"profile": None, "pipeline": "TFLiteConverter full int8 (PTQ)"},
+    )
+    runs = [(p, p) for p in args.profiles]
+    runs += [(f"{p}-rt", str(budget_profile(p, args.budget_ms, work))) for p in args.profiles]
+    for label, profile in runs:
+        result = run_planned(profile, teacher_path, photos, work)
+        report = result["report"]
+        pipeline = " -> ".join(s["strategy"] for s in report["stages"] if s["name"] != "evaluate")
+        record(
+            label,
+            result["tflite"],
+            {
+                "profile": label,
+                "pipeline": pipeline,
+                "precision": report["result"]["precision"],
+                "run_seconds": result["seconds"],
+                "estimated_target_ms": report["result"].get("estimated_latency_ms"),
+                "notes": report.get("notes", []),
+            },
+        )
+
+    fp32 = rows[0]["latency_ms_2t"]
+    for row in rows:
+        row["speedup_vs_fp32_teacher_2t"] = round(fp32 / row["latency_ms_2t"], 2)
+    data = {
+        "benchmark": "style_transfer",
+        "host": host_facts(),
+        "input_size": args.size,
+        "held_out_photos": list(HELD_OUT_PHOTOS),
+        "demo": {
+            "source": "shipped package" if args.shipped else str(trained),
+            "train_seconds": train_seconds,
+            "record": demo_record(),
+        },
+        "rows": rows,
+    }
+    write_json(ROOT / "benchmarks" / "results" / "style_transfer.json", data)
+    table = markdown_table(
+        (
+            "target",
+            "pipeline",
+            "size MB",
+            "gzip MB",
+            "ms 1 thr",
+            "ms 2 thr",
+            "× fp32",
+            "SSIM",
+            "PSNR dB",
+            "content",
+            "style",
+        ),
+        [
+            (
+                r["profile"] or r["label"],
+                r["pipeline"],
+                r["size_mb"],
+                r["gzip_mb"],
+                r["latency_ms_1t"],
+                r["latency_ms_2t"],
+                r["speedup_vs_fp32_teacher_2t"],
+                r["ssim"],
+                r["psnr_db"],
+                r["content_loss"],
+                r["style_loss"],
+            )
+            for r in rows
+        ],
+    )
+    host = data["host"]
+    header = (
+        f"Measured on {host['cpu']} ({host['cores']} cores), {args.size}x{args.size}, "
+        f"LiteRT median of {args.runs}; fidelity vs the float Keras teacher on "
+        f"{', '.join(HELD_OUT_PHOTOS)}; `-rt` rows add a {args.budget_ms:g} ms latency budget "
+        "to the shipped profile."
+    )
+    replace_section(ROOT / "docs" / "benchmarks.md", "style-transfer", f"{header}\n\n{table}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""report.html: one self-contained page per run (no scripts, no external files).
+
+Plan, result tables, a size / latency / fidelity chart of baseline vs each stage, the
+delegate op coverage, and for image-to-image models a grid of sample outputs (input,
+float, compressed, amplified difference) embedded as PNG data URIs. Every number shown
+carries a ``data-key`` naming its place in report.json, so tests can check the page
+against the JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+HTML_FILE = "report.html"
+SAMPLES_FILE = "samples.npz"
+DIFF_GAIN = 8.0
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
+padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+.num{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00}.ok{color:#070}
+.grid img{width:160px;height:auto;image-rendering:pixelated;margin:2px}
+.chart{display:inline-block;margin-right:2em;vertical-align:top}small{color:#666}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, key: str, digits: int = 3) -> str:
+    if value is None:
+        return '<td class="num">—</td>'
+    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    return f'<td class="num" data-key="{_esc(key)}" data-value="{_esc(value)}">{text}</td>'
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    array = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray((array * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _table(headers: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _fidelity_cells(fidelity: dict[str, Any], prefix: str) -> str:
+    return "".join(
+        f"<td>{_esc(k)}</td>{_num(v, f'{prefix}.fidelity.{k}', 4)}" for k, v in fidelity.items()
+    )
+
+
+def _summary(report: dict[str, Any]) -> str:
+    rows = []
+    for which in ("baseline", "result"):
+        m = report[which]
+        estimate, host = m.get("estimated_latency_ms"), m.get("host_latency_ms")
+        error = (estimate - host) / host * 100 if estimate and host else None
+        rows.append(
+            f"<tr><th>{which}</th><td>{_esc(m['precision'])}</td>"
+            + _num(m["size_bytes"], f"{which}.size_bytes")
+            + _num(m["gzip_bytes"], f"{which}.gzip_bytes")
+            + _num(m.get("weight_zero_fraction"), f"{which}.weight_zero_fraction", 4)
+            + _num(host, f"{which}.host_latency_ms")
+            + _num(estimate, f"{which}.estimated_latency_ms")
+            + (f'<td class="num">{error:+.0f}%</td>' if error is not None else "<td>—</td>")
+            + _fidelity_cells(m.get("fidelity", {}), which)
+            + "</tr>"
+        )
+    headers = [
+        "",
+        "precision",
+        "size (bytes)",
+        "gzip (bytes)",
+        "zero weights",
+        f"host latency ms ({report['baseline'].get('host_threads', '?')} thr)",
+        f"estimated ms ({report['profile']['name']})",
+        "estimate vs host",
+        "metric",
+        "value",
+        "metric",
+        "value",
+    ]
+    ratios = report.get("ratios", {})
+    ratio_text = ", ".join(
+        f'{k} <b data-key="ratios.{k}" data-value="{v}">{v:g}×</b>' for k, v in ratios.items()
+    )
+    return _table(headers, rows) + f"<p>Ratios baseline / result: {ratio_text}</p>"
+
+
+def _plan(report: dict[str, Any]) -> str:
+    rows = []
+    for stage in (report.get("plan") or {}).get("stages", []):
+        params = ", ".join(f"{k}={v}" for k, v in (stage.get("params") or {}).items())
+        rows.append(
+            f"<tr><td>{_esc(stage['stage'])}</td><td>{_esc(stage['strategy'])}</td>"
+            f"<td><small>{_esc(params)}</small></td><td>{_esc(stage.get('why') or '')}</td></tr>"
+        )
+    return _table(["stage", "strategy", "params", "why"], rows)
+
+
+def _stage_points(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    base = report["baseline"]
+    points = [
+        (
+            "baseline (float32)",
+            {
+                "size_bytes": base["size_bytes"],
+                "estimated_latency_ms": base.get("estimated_latency_ms"),
+                "fidelity": base.get("fidelity", {}),
+            },
+        )
+    ]
+    for stage in report.get("stages", []):
+        if "metrics" in stage:
+            points.append((f"{stage['name']}: {stage['strategy']}", stage["metrics"]))
+    return points
+
+
+def _fidelity_value(fidelity: dict[str, Any]) -> tuple[str, float | None]:
+    for key in ("ssim", "top1_agreement"):
+        if key in fidelity:
+            return key, fidelity[key]
+    return "", None
+
+
+def _bar_chart(title: str, labels: list[str], values: list[float | None], unit: str) -> str:
+    width, bar_h, label_w = 420, 18, 210
+    known = [v for v in values if v is not None]
+    top = max(known) if known else 1.0
+    height = bar_h * len(labels) + 10
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{_esc(title)}">']
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = i * bar_h + 4
+        parts.append(f'<text x="0" y="{y + 12}" font-size="11">{_esc(label[:34])}</text>')
+        if value is None:
+            parts.append(f'<text x="{label_w}" y="{y + 12}" font-size="11">n/a</text>')
+            continue
+        length = 0 if top <= 0 else (width - label_w - 60) * value / top
+        parts.append(
+            f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h - 4}" '
+            f'fill="#4a7bd0"/><text x="{label_w + length + 4:.1f}" y="{y + 12}" '
+            f'font-size="11">{value:.3g} {_esc(unit)}</text>'
+        )
+    parts.append("</svg>")
+    return f'<div class="chart"><b>{_esc(title)}</b><br>{"".join(parts)}</div>'
+
+
+def _charts(report: dict[str, Any]) -> str:
+    points = _stage_points(report)
+    labels = [label for label, _ in points]
+    sizes = [m.get("size_bytes", 0) / 1e6 for _, m in points]
+    latency = [m.get("estimated_latency_ms") for _, m in points]
+    metric, _ = _fidelity_value(points[0][1].get("fidelity", {}))
+    fidelity = [_fidelity_value(m.get("fidelity", {}))[1] for _, m in points]
+    rows = []
+    for (label, m), size in zip(points, sizes, strict=True):
+        estimate = " (est.)" if m.get("size_is_estimate") else ""
+        rows.append(
+            f"<tr><td>{_esc(label)}</td><td class='num'>{size:.3f} MB{estimate}</td>"
+            f"<td class='num'>{m.get('estimated_latency_ms') or '—'}</td>"
+            f"<td class='num'>{_fidelity_value(m.get('fidelity', {}))[1] or '—'}</td></tr>"
+        )
+    return (
+        _bar_chart("size", labels, sizes, "MB")
+        + _bar_chart(f"estimated latency on {report['profile']['name']}", labels, latency, "ms")
+        + _bar_chart(f"fidelity ({metric or 'n/a'})", labels, fidelity, "")
+        + _table(["after", "size", "est. latency ms", metric or "fidelity"], rows)
+    )
+
+
+def _coverage(report: dict[str, Any]) -> str:
+    coverage = report["result"].get("op_coverage")
+    if not coverage:
+        return "<p>No op coverage recorded.</p>"
+    fallback = "".join(f"<li>{_esc(f)}</li>" for f in coverage["fallback"]) or "<li>none</li>"
+    return (
+        _table(
+            ["delegated ops", "total ops", "fraction", "graph cut at"],
+            [
+                "<tr>"
+                + _num(coverage["delegated_ops"], "result.op_coverage.delegated_ops")
+                + _num(coverage["total_ops"], "result.op_coverage.total_ops")
+                + _num(coverage["fraction"], "result.op_coverage.fraction", 4)
+                + f"<td>{_esc(coverage['cut_at'] or 'not cut')}</td></tr>"
+            ],
+        )
+        + f"<p>Ops falling back to the CPU:</p><ul>{fallback}</ul>"
+    )
+
+
+def _samples(samples: dict[str, np.ndarray] | None) -> str:
+    if not samples or samples.get("float") is None or samples["float"].ndim != 4:
+        return "<p>No image samples (the model's output is not an image).</p>"
+    rows = []
+    for i in range(len(samples["float"])):
+        diff = np.abs(samples["float"][i] - samples["compressed"][i]) * DIFF_GAIN
+        cells = [samples["inputs"][i], samples["float"][i], samples["compressed"][i], diff]
+        images = "".join(f'<img class="sample" src="{_png_data_uri(c)}" alt="">' for c in cells)
+        rows.append(f'<div class="grid">{images}</div>')
+    return (
+        f"<p><small>input · float model · compressed · |difference| × {DIFF_GAIN:g}</small></p>"
+        + "".join(rows)
+    )
+
+
+def render_html(report: dict[str, Any], samples: dict[str, np.ndarray] | None) -> str:
+    """The whole page for ``report`` (report.json content) and its sample images."""
+    model, profile = report["model"], report["profile"]
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in report.get("notes", [])) or "<li>none</li>"
+    warnings = "".join(f"<li class='bad'>{_esc(w)}</li>" for w in report.get("warnings", []))
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>compressor report — {_esc(profile['name'])}</title><style>{_STYLE}</style>"
+        "</head><body>"
+        f"<h1>compressor run for <span data-key='profile.name'>{_esc(profile['name'])}</span>"
+        f"</h1><p>Model {_esc(model['source'])} ({_esc(model['name'])}, "
+        f"{model['params']:,} params) · delegate {_esc(profile['delegate'])} · "
+        f"{_esc(report.get('created', ''))} · compressor {_esc(report['compressor_version'])}</p>"
+        f"<h2>Result</h2>{_summary(report)}"
+        f"<h2>Plan</h2>{_plan(report)}"
+        f"<h2>Baseline and each stage</h2>{_charts(report)}"
+        f"<h2>Delegate op coverage on {_esc(profile['name'])}</h2>{_coverage(report)}"
+        f"<h2>Sample outputs</h2>{_samples(samples)}"
+        f"<h2>Notes</h2><ul>{notes}{warnings}</ul>"
+        "</body></html>"
+    )
+
+
+def save_samples(run_dir: Path, samples: dict[str, np.ndarray]) -> None:
+    """Keep the sample arrays next to report.json (so the page can be rebuilt)."""
+    np.savez_compressed(run_dir / SAMPLES_FILE, **samples)
+
+
+def load_samples(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """Sample arrays saved by ``save_samples`` (None when absent)."""
+    path = run_dir / SAMPLES_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def write_html_report(run_dir: Path, report: dict[str, Any]) -> Path:
+    """Write report.html for a finished run directory."""
+    path = run_dir / HTML_FILE
+    path.write_text(render_html(report, load_samples(run_dir)), encoding="utf-8")
+    return path

@@ -1,0 +1,173 @@
+"""Predict the TFLite operators a Keras model converts to, before converting it.
+
+The planner uses this (TF-free, from ``ModelInfo``) to judge delegate coverage per target
+with the same rules ``coverage.op_coverage`` applies to the real ``.tflite`` afterwards.
+The mapping follows what the TFLite converter emits: batch norm after a conv folds into
+it, ReLU/ReLU6 fuse into the preceding conv/add, instance norm lowers to MEAN /
+SQUARED_DIFFERENCE / RSQRT / MUL / SUB / ADD, float16 weights add DEQUANTIZE ops, and
+full-int8 with float I/O adds QUANTIZE/DEQUANTIZE at the ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compressor.core.coverage import ALL_BUILTINS, Coverage, shape_problem
+from compressor.core.model_info import LayerInfo, ModelInfo
+from compressor.core.profiles import HardwareProfile
+
+UNKNOWN = "UNKNOWN"
+
+_OPS_BY_CLASS = {
+    "Conv2D": ("CONV_2D",),
+    "DepthwiseConv2D": ("DEPTHWISE_CONV_2D",),
+    "SeparableConv2D": ("DEPTHWISE_CONV_2D", "CONV_2D"),
+    "Conv2DTranspose": ("TRANSPOSE_CONV",),
+    "Dense": ("FULLY_CONNECTED",),
+    "Add": ("ADD",),
+    "Multiply": ("MUL",),
+    "Concatenate": ("CONCATENATION",),
+    "ZeroPadding2D": ("PAD",),
+    "MaxPooling2D": ("MAX_POOL_2D",),
+    "AveragePooling2D": ("AVERAGE_POOL_2D",),
+    "GlobalAveragePooling2D": ("MEAN",),
+    "GlobalMaxPooling2D": ("REDUCE_MAX",),
+    "Flatten": ("RESHAPE",),
+    "Reshape": ("RESHAPE",),
+    "Permute": ("TRANSPOSE",),
+    "Rescaling": ("MUL", "ADD"),
+    "Dropout": (),
+    "InstanceNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
+    "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
+}
+_ACTIVATION_OPS = {
+    "linear": (),
+    "relu": ("RELU",),
+    "relu6": ("RELU6",),
+    "sigmoid": ("LOGISTIC",),
+    "tanh": ("TANH",),
+    "softmax": ("SOFTMAX",),
+    "elu": ("ELU",),
+    "gelu": ("GELU",),
+    "hard_swish": ("HARD_SWISH",),
+    "swish": ("LOGISTIC", "MUL"),
+    "silu": ("LOGISTIC", "MUL"),
+    "leaky_relu": ("LEAKY_RELU",),
+    "prelu": ("PRELU",),
+    "selu": ("ELU", "MUL"),
+    "softplus": ("EXP", "ADD", "LOG"),
+}
+_FUSABLE_ACTIVATIONS = {"relu", "relu6"}
+# Ops with a fused_activation_function in the TFLite schema (ReLU/ReLU6 fold into them).
+_FUSING_OPS = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "TRANSPOSE_CONV",
+    "ADD",
+    "SUB",
+    "MUL",
+    "CONCATENATION",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+}
+# Ops the converter has no int8 kernel for: full-int8 models run them in float between a
+# DEQUANTIZE and a QUANTIZE (measured with the TFLite converter of TF 2.21).
+_FLOAT_ONLY_IN_INT8 = {"ELU", UNKNOWN}
+_WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
+
+
+def activation_ops(activation: str) -> tuple[str, ...] | None:
+    """TFLite ops an activation converts to (None when unknown)."""
+    return _ACTIVATION_OPS.get(activation)
+
+
+@dataclass(frozen=True)
+class PredictedOp:
+    """One operator the converter is expected to emit, and the layer it comes from."""
+
+    index: int
+    name: str
+    layer: str
+    note: str = ""
+
+
+def _layer_ops(layer: LayerInfo, previous: str | None) -> tuple[str, ...]:
+    if layer.class_name == "BatchNormalization":
+        return () if previous in _WEIGHTED else ("MUL", "ADD")
+    if layer.class_name == "Reshape" and layer.output_shape and layer.output_shape[0] is None:
+        # a dynamic batch makes the converter compute the target shape at run time
+        return ("SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE")
+    if layer.class_name == "UpSampling2D":
+        bilinear = layer.interpolation == "bilinear"
+        return ("RESIZE_BILINEAR",) if bilinear else ("RESIZE_NEAREST_NEIGHBOR",)
+    if layer.kind == "activation":
+        ops = _ACTIVATION_OPS.get(layer.activation or "", (UNKNOWN,))
+        if layer.activation in _FUSABLE_ACTIVATIONS and previous in _FUSING_OPS:
+            return ()
+        return ops
+    ops = _OPS_BY_CLASS.get(layer.class_name)
+    if ops is None:
+        return (UNKNOWN,)
+    fused = layer.activation
+    if fused and fused != "linear" and not (fused in _FUSABLE_ACTIVATIONS and ops):
+        ops = ops + _ACTIVATION_OPS.get(fused, (UNKNOWN,))
+    return ops
+
+
+def predict_ops(info: ModelInfo, precision: str, io_type: str = "float32") -> list[PredictedOp]:
+    """The operators, in order, that ``info`` converts to at ``precision``."""
+    ops: list[PredictedOp] = []
+    previous: str | None = None
+
+    def add(name: str, layer: str, note: str = "") -> None:
+        ops.append(PredictedOp(len(ops), name, layer, note))
+
+    float_io = precision == "int8" and io_type == "float32"
+    if float_io:
+        add("QUANTIZE", "input")
+    for layer in info.layers:
+        for op in _layer_ops(layer, previous):
+            if precision == "float16" and op in _WEIGHTED:
+                # float16 kernels and biases are dequantized at load time (identical constant
+                # buffers are shared, so the real count can be lower)
+                add("DEQUANTIZE", layer.name, "float16 weights")
+                add("DEQUANTIZE", layer.name, "float16 bias")
+            note = f"custom layer {layer.class_name}" if op == UNKNOWN else ""
+            float_island = precision == "int8" and op in _FLOAT_ONLY_IN_INT8
+            if float_island:
+                add("DEQUANTIZE", layer.name, f"{op} has no int8 kernel")
+            add(f"{UNKNOWN}:{layer.class_name}" if op == UNKNOWN else op, layer.name, note)
+            if float_island:
+                add("QUANTIZE", layer.name, f"{op} has no int8 kernel")
+            previous = op
+    if float_io:
+        add("DEQUANTIZE", "output")
+    return ops
+
+
+def predict_coverage(
+    info: ModelInfo, profile: HardwareProfile, precision: str, io_type: str = "float32"
+) -> Coverage:
+    """Coverage of ``info`` on ``profile`` before conversion, by ``coverage``'s rules."""
+    ops = predict_ops(info, precision, io_type)
+    layers = {layer.name: layer for layer in info.layers}
+    supported = set(profile.supported_ops)
+    fallback, cut_at = [], None
+    for op in ops:
+        reason = None
+        if op.name.startswith(UNKNOWN):
+            reason = f"{op.note}: its ops are known only after conversion"
+        elif ALL_BUILTINS not in supported and op.name not in supported:
+            reason = f"{op.name} is not in {profile.name}'s op list"
+        elif profile.requires_full_integer and precision != "int8":
+            reason = f"{op.name} runs in {precision} ({profile.name} runs int8 only)"
+        elif op.layer in layers:
+            reason = shape_problem(op.name, [layers[op.layer].output_shape], profile)
+        if reason:
+            fallback.append(f"{op.index}:{op.name} ({reason})")
+            cut_at = cut_at or f"{op.index}:{op.name}"
+    delegated = len(ops) - len(fallback)
+    if profile.delegate == "edgetpu" and cut_at is not None:
+        delegated = int(cut_at.split(":")[0])
+    return Coverage(len(ops), delegated, fallback, cut_at)
