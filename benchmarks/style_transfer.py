@@ -32,6 +32,7 @@ from benchmarks.common import (  # noqa: E402
     ROOT,
     convert_naive,
     host_facts,
+    interleaved_latency,
     markdown_table,
     measure,
     replace_section,
@@ -198,11 +199,13 @@ def main() -> None:
     scorer = PerceptualScorer(style, args.size)
 
     rows: list[dict[str, Any]] = []
+    models: dict[str, bytes] = {}
 
     def record(label: str, model: bytes, extra: dict[str, Any]) -> None:
         row, outputs = measure(model, held_out, reference, threads=(1, 2), runs=args.runs)
         row.update(scorer(outputs, held_out))
         rows.append({"label": label, **extra, **row})
+        models[label] = model
         print(f"{label}: {row}")
 
     record(
@@ -234,6 +237,14 @@ def main() -> None:
             },
         )
 
+    # Runs and measurements above share the CPU with training; measure latency again,
+    # all models round-robin, so the ratios compare like with like.
+    for threads in (1, 2):
+        medians = interleaved_latency(
+            models, held_out[0], threads, rounds=5, runs=args.runs // 4 or 1
+        )
+        for row in rows:
+            row[f"latency_ms_{threads}t"] = medians[row["label"]]
     fp32 = rows[0]["latency_ms_2t"]
     for row in rows:
         row["speedup_vs_fp32_teacher_2t"] = round(fp32 / row["latency_ms_2t"], 2)

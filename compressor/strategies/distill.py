@@ -3,6 +3,7 @@ instead of instance norm (the norm swap), trained on the teacher's outputs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field
@@ -40,6 +41,9 @@ class DistillConfig(StrategyConfig):
         "pixel loss only), none, random, imagenet, or a weights file",
     )
     feature_weight: float = Field(default=1e-3, ge=0, description="Weight of the VGG term")
+    crop_size: int = Field(
+        default=128, ge=0, le=4096, description="Train on random crops this size (0: whole)"
+    )
 
 
 class StudentConfig(DistillConfig):
@@ -78,15 +82,17 @@ def _distill_into(
 ) -> Artifact:
     from compressor.core.model_info import model_info_from_keras
     from compressor.models.generator import build_generator
-    from compressor.style.distill import copy_matching_weights, distill
+    from compressor.style.distill import copy_matching_weights, distill, recalibrate_batch_norm
 
     teacher = artifact.keras_model
-    student = build_generator(student_config, seed=context.seed)
-    copied = copy_matching_weights(teacher, student)
+    size = student_config.input_size
+    crop = min(size, config.crop_size) if config.crop_size else size
+    trainee = build_generator(replace(student_config, input_size=crop), seed=context.seed)
+    copied = copy_matching_weights(teacher, trainee)
     network = _loss_network(config.vgg_weights, context)
     losses = distill(
         teacher,
-        student,
+        trainee,
         context.images.train,
         config.steps,
         config.batch_size,
@@ -96,6 +102,11 @@ def _distill_into(
         context.progress,
         context.seed,
     )
+    student = trainee
+    if crop != size:  # same layers at full size; batch-norm statistics from whole images
+        student = build_generator(student_config, seed=context.seed)
+        student.set_weights(trainee.get_weights())
+        recalibrate_batch_norm(student, context.images.train)
     context.model_info = model_info_from_keras(student)
     context.note(
         f"{label}: student {student.name} ({student.count_params():,} params), "

@@ -80,7 +80,12 @@ def distill(
     progress: Callable[[str, float], None] | None = None,
     seed: int = 0,
 ) -> list[float]:
-    """Train ``student`` to reproduce ``teacher`` on ``images``; returns per-step losses."""
+    """Train ``student`` to reproduce ``teacher`` on ``images``; returns per-step losses.
+
+    When ``student`` takes a smaller input than ``images`` (a twin built at crop size),
+    each step trains on random crops of the images and of the teacher's full-image
+    outputs: fully convolutional generators learn the same weights ~(size/crop)² faster.
+    """
     import tensorflow as tf
     import tf_keras as keras
 
@@ -103,13 +108,20 @@ def distill(
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
+    crop = int(student.input_shape[1])
     losses = []
     for step in range(steps):
         rng = np.random.default_rng(seed + step)
         index = rng.choice(len(images), batch_size, replace=len(images) < batch_size)
-        loss = float(step_fn(tf.constant(images[index]), tf.constant(targets[index])).numpy())
+        batch, target = images[index], targets[index]
+        if crop < batch.shape[1]:
+            top, left = rng.integers(0, batch.shape[1] - crop + 1, size=2)
+            batch = batch[:, top : top + crop, left : left + crop]
+            target = target[:, top : top + crop, left : left + crop]
+        loss = float(step_fn(tf.constant(batch), tf.constant(target)).numpy())
         losses.append(loss)
         if progress:
             progress(f"distill step {step + 1}/{steps} loss {loss:.5f}", (step + 1) / steps)
-    recalibrate_batch_norm(student, images)
+    if crop >= images.shape[1]:
+        recalibrate_batch_norm(student, images)
     return losses
