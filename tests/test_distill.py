@@ -114,8 +114,8 @@ def test_distill_appears_in_plans_for_a_tight_latency_budget(host, tmp_path):
     info = default_model_info()
     relaxed = plan_pipeline(host.profiles.resolve("x86-cpu"), info, host.strategies)
     assert relaxed.chosen.step("distill") is None
-    tight = plan_pipeline(_budget_profile(tmp_path, 10.0), info, host.strategies)
+    tight = plan_pipeline(_budget_profile(tmp_path, 3.0), info, host.strategies)
     step = tight.chosen.step("distill")
     assert step is not None and step.strategy.name == "distill-student"
-    assert tight.chosen.latency_ms <= 10.0 and not tight.chosen.budget_misses
+    assert tight.chosen.latency_ms <= 3.0 and not tight.chosen.budget_misses
     assert "student width" in tight.reasons["distill"]

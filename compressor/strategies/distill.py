@@ -28,7 +28,13 @@ from compressor.models.generator_spec import (
 )
 from compressor.plugins import hookimpl
 
-NORM_SWAP_LOSS = 0.02  # distillation gap after the swap (goal: SSIM >= 0.95 after int8)
+# Measured on the demo generator (benchmarks/style_transfer.py, 256x256, 300 steps on
+# 128 crops, pixel loss): the batch-norm twin reaches SSIM 0.87 vs the teacher in float
+# (1000 steps at lr 1e-3: 0.83), 0.65-0.80 after full int8 — about what post-training
+# int8 of the instance-norm teacher gives, at 2.4x lower int8 latency (no norm math).
+NORM_SWAP_LOSS = 0.15
+# Students (300 distillation steps): width x0.5, 5 blocks measured SSIM 0.57 vs the teacher.
+STUDENT_BASE_LOSS = 0.35
 
 
 class DistillConfig(StrategyConfig):
@@ -226,7 +232,7 @@ class StudentDistill(Strategy):
         config = self.Config.model_validate(params)
         teacher = _teacher_config(info)
         scale = config.width / teacher.width if teacher else config.width
-        loss = 0.03 + (0.02 if config.depthwise else 0.0) + 0.04 * (1 - min(scale, 1))
+        loss = STUDENT_BASE_LOSS + (0.05 if config.depthwise else 0.0) + 0.1 * (1 - min(scale, 1))
         return Estimate(
             ssim_loss=loss,
             fine_tunes=True,
