@@ -196,3 +196,22 @@ def test_evaluate_uses_classifier_metrics_for_classifiers(host, tmp_path, images
     assert set(fidelity) == {"top1_agreement", "kl_divergence"}
     assert 0.0 <= fidelity["top1_agreement"] <= 1.0 and fidelity["kl_divergence"] >= 0.0
     assert context.results["baseline"]["fidelity"]["top1_agreement"] == 1.0
+
+
+def test_qat_annotates_batch_norm_after_convs_so_tfmot_folds_them():
+    # Regression: BatchNorm is not in tfmot's registry, so layer-wise annotation used to
+    # leave it float and QAT never simulated the Conv+BN fold (seen on norm-swapped twins).
+    import tensorflow_model_optimization as tfmot
+
+    from compressor.strategies.qat import annotate_for_qat
+
+    model = build_tiny_generator("batch")
+    annotated, groups, scope = annotate_for_qat(model)
+    batch_norms = [layer.name for layer in model.layers if "norm" in layer.name]
+    assert batch_norms and set(batch_norms) <= set(groups["quantized"])
+    assert groups["float"] == []
+    with tfmot.quantization.keras.quantize_scope(scope):
+        quantized = tfmot.quantization.keras.quantize_apply(annotated)
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    simulated = quantized.predict(images, verbose=0)
+    assert np.abs(simulated - model.predict(images, verbose=0)).max() < 0.1

@@ -86,11 +86,16 @@ def annotate_for_qat(model: Any) -> tuple[Any, dict[str, list[str]], dict[str, A
         if layer.__class__.__name__ == "InstanceNormalization":
             groups["output_only"].append(layer.name)
             return tfmot.quantization.keras.quantize_annotate_layer(copy, output_only())
-        if registry.supports(layer):
+        if registry.supports(layer) or layer.name in conv_batch_norms:
+            # BatchNorm after a conv: tfmot's layout transform folds the pair in QAT
             groups["quantized"].append(layer.name)
             return tfmot.quantization.keras.quantize_annotate_layer(copy)
         groups["float"].append(layer.name)
         return copy
+
+    from compressor.strategies.fuse import find_foldable_pairs
+
+    conv_batch_norms = set(find_foldable_pairs(model))
 
     source = clone_keras_model(model)
     annotated = keras.models.clone_model(source, clone_function=annotate)
