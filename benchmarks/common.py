@@ -55,15 +55,9 @@ def host_facts() -> dict[str, Any]:
     """What the numbers were measured on."""
     import os
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    from compressor.core.calibration import host_cpu
+
+    return {"cpu": host_cpu(), "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -41,10 +41,18 @@ class Coverage:
         }
 
 
-def _why_not(op: OpRecord, profile: HardwareProfile) -> str | None:
+def not_in_op_list(name: str, profile: HardwareProfile) -> str | None:
+    """Why ``profile``'s delegate does not run builtin ``name``, if it does not."""
     supported = set(profile.supported_ops)
-    if ALL_BUILTINS not in supported and op.name not in supported:
-        return f"{op.name} is not in {profile.name}'s op list"
+    if ALL_BUILTINS not in supported and name not in supported:
+        return f"{name} is not in {profile.name}'s op list"
+    return None
+
+
+def _why_not(op: OpRecord, profile: HardwareProfile) -> str | None:
+    missing = not_in_op_list(op.name, profile)
+    if missing:
+        return missing
     if profile.requires_full_integer:
         tensors = [
             t for t, role in zip(op.input_types, op.input_roles, strict=True) if role == "data"
@@ -75,17 +83,18 @@ def shape_problem(
     return None
 
 
-def op_coverage(ops: list[OpRecord], profile: HardwareProfile) -> Coverage:
-    """Coverage of ``ops`` (in execution order) on ``profile``."""
-    fallback, cut_at = [], None
-    for op in ops:
-        reason = _why_not(op, profile)
-        if reason:
-            fallback.append(f"{op.index}:{op.name} ({reason})")
-            cut_at = cut_at or f"{op.index}:{op.name}"
-    delegated = len(ops) - len(fallback)
-    if profile.delegate == "edgetpu" and cut_at is not None:
+def summarise(verdicts: list[tuple[int, str, str | None]], profile: HardwareProfile) -> Coverage:
+    """Coverage from (op index, op name, reason it falls back or None), in execution order."""
+    fallback = [f"{index}:{name} ({reason})" for index, name, reason in verdicts if reason]
+    first = next(((index, name) for index, name, reason in verdicts if reason), None)
+    delegated = len(verdicts) - len(fallback)
+    if profile.delegate == "edgetpu" and first is not None:
         # The EdgeTPU compiler maps only the ops before the first unsupported one.
-        first = int(cut_at.split(":")[0])
-        delegated = sum(1 for op in ops if op.index < first)
-    return Coverage(len(ops), delegated, fallback, cut_at)
+        delegated = sum(1 for index, _, _ in verdicts if index < first[0])
+    cut_at = f"{first[0]}:{first[1]}" if first else None
+    return Coverage(len(verdicts), delegated, fallback, cut_at)
+
+
+def op_coverage(ops: list[OpRecord], profile: HardwareProfile) -> Coverage:
+    """Coverage of the converted model's ``ops`` (in execution order) on ``profile``."""
+    return summarise([(op.index, op.name, _why_not(op, profile)) for op in ops], profile)

@@ -61,15 +61,14 @@ def fine_tune_on_float(
 ) -> list[float]:
     """Self-distil ``model`` on a run's training images against the float model's outputs.
 
-    ``context`` is the RunContext; ``config`` has ``fine_tune_steps`` (or ``steps``),
-    ``batch_size`` and ``learning_rate``.
+    ``context`` is the RunContext; ``config`` has ``fine_tune_steps``, ``batch_size`` and
+    ``learning_rate``.
     """
-    steps = getattr(config, "fine_tune_steps", None)
     return self_distill(
         model,
         context.images.train,
         context.float_outputs("train"),
-        steps=steps if steps is not None else config.steps,
+        steps=config.fine_tune_steps,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         callbacks=callbacks,

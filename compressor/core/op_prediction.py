@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compressor.core.coverage import ALL_BUILTINS, Coverage, shape_problem
+from compressor.core.coverage import Coverage, not_in_op_list, shape_problem, summarise
 from compressor.core.model_info import LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile
 
@@ -150,24 +150,19 @@ def predict_coverage(
     info: ModelInfo, profile: HardwareProfile, precision: str, io_type: str = "float32"
 ) -> Coverage:
     """Coverage of ``info`` on ``profile`` before conversion, by ``coverage``'s rules."""
-    ops = predict_ops(info, precision, io_type)
     layers = {layer.name: layer for layer in info.layers}
-    supported = set(profile.supported_ops)
-    fallback, cut_at = [], None
-    for op in ops:
-        reason = None
+
+    def why_not(op: PredictedOp) -> str | None:
         if op.name.startswith(UNKNOWN):
-            reason = f"{op.note}: its ops are known only after conversion"
-        elif ALL_BUILTINS not in supported and op.name not in supported:
-            reason = f"{op.name} is not in {profile.name}'s op list"
-        elif profile.requires_full_integer and precision != "int8":
-            reason = f"{op.name} runs in {precision} ({profile.name} runs int8 only)"
-        elif op.layer in layers:
-            reason = shape_problem(op.name, [layers[op.layer].output_shape], profile)
-        if reason:
-            fallback.append(f"{op.index}:{op.name} ({reason})")
-            cut_at = cut_at or f"{op.index}:{op.name}"
-    delegated = len(ops) - len(fallback)
-    if profile.delegate == "edgetpu" and cut_at is not None:
-        delegated = int(cut_at.split(":")[0])
-    return Coverage(len(ops), delegated, fallback, cut_at)
+            return f"{op.note}: its ops are known only after conversion"
+        missing = not_in_op_list(op.name, profile)
+        if missing:
+            return missing
+        if profile.requires_full_integer and precision != "int8":
+            return f"{op.name} runs in {precision} ({profile.name} runs int8 only)"
+        if op.layer in layers:
+            return shape_problem(op.name, [layers[op.layer].output_shape], profile)
+        return None
+
+    ops = predict_ops(info, precision, io_type)
+    return summarise([(op.index, op.name, why_not(op)) for op in ops], profile)

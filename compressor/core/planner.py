@@ -148,9 +148,7 @@ def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: Pipelin
 
 def _io_type(profile: HardwareProfile, precision: str) -> str:
     """I/O type of the converted model (tflite-full-int8's io_type=auto rule)."""
-    if precision != "int8":
-        return "float32"
-    return next((t for t in profile.io_types if t in ("int8", "uint8")), "float32")
+    return profile.int8_io_type() if precision == "int8" else "float32"
 
 
 def _score(candidate: Candidate, baseline: Candidate, profile: HardwareProfile) -> float:

@@ -85,6 +85,10 @@ class HardwareProfile(_Strict):
         """True when the target executes ``precision``."""
         return precision in self.precisions
 
+    def int8_io_type(self) -> str:
+        """I/O type of a full-int8 model for this target: its first integer type, else float."""
+        return next((t for t in self.io_types if t in ("int8", "uint8")), "float32")
+
 
 class LoadedProfile(BaseModel):
     """A validated profile together with where it came from."""

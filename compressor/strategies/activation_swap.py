@@ -15,7 +15,7 @@ from pydantic import Field
 
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
-from compressor.core.coverage import ALL_BUILTINS
+from compressor.core.coverage import not_in_op_list
 from compressor.core.errors import StageError
 from compressor.core.finetune import fine_tune_on_float
 from compressor.core.model_info import ModelInfo
@@ -56,9 +56,8 @@ class ActivationSwapConfig(StrategyConfig):
 
 
 def _runs(profile, activation: str) -> bool:
-    supported = set(profile.supported_ops)
     ops = activation_ops(activation)
-    return ops is not None and (ALL_BUILTINS in supported or set(ops) <= supported)
+    return ops is not None and not any(not_in_op_list(op, profile) for op in ops)
 
 
 def swaps_for(profile, info: ModelInfo) -> dict[str, str]:

@@ -50,12 +50,13 @@ def measure_tflite(
     reference: np.ndarray,
     images: np.ndarray,
     info: Any,
-) -> dict[str, Any]:
-    """All numbers of one ``.tflite``: size, gzip, latency, estimate, fidelity."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """All numbers of one ``.tflite`` (size, gzip, latency, estimate, fidelity), and its
+    outputs on ``images``."""
     threads = context.profile.threads
     latency = measure_latency(model, images[0], threads, config.runs, config.warmup)
     outputs = TFLiteModel(model, threads).predict(images)
-    return {
+    numbers = {
         "precision": precision,
         "size_bytes": len(model),
         "gzip_bytes": gzip_size(model),
@@ -67,6 +68,7 @@ def measure_tflite(
         **_estimate(context, precision, info),
         "fidelity": compare_outputs(reference, outputs),
     }
+    return numbers, outputs
 
 
 def _estimate(context: RunContext, precision: str, info: Any) -> dict[str, Any]:
@@ -109,7 +111,7 @@ class LiteRTEvaluate(Strategy):
         reference = context.float_outputs("evaluation")[: config.max_images]
         context.progress("measuring float32 baseline", 0.1)
         baseline_bytes = convert_float32(context.float_model)
-        context.results["baseline"] = measure_tflite(
+        context.results["baseline"], _ = measure_tflite(
             baseline_bytes,
             context,
             "float32",
@@ -120,7 +122,7 @@ class LiteRTEvaluate(Strategy):
         )
         context.progress("measuring compressed model", 0.6)
         precision = artifact.facts.get("precision", "float32")
-        context.results["result"] = measure_tflite(
+        context.results["result"], outputs = measure_tflite(
             artifact.tflite_bytes,
             context,
             precision,
@@ -133,7 +135,7 @@ class LiteRTEvaluate(Strategy):
         context.samples = {
             "inputs": images[:shown],
             "float": reference[:shown],
-            "compressed": TFLiteModel(artifact.tflite_bytes).predict(images[:shown]),
+            "compressed": outputs[:shown],
         }
         coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
         context.results["result"]["op_coverage"] = coverage.to_dict()

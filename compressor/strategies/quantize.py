@@ -157,9 +157,7 @@ class FullInteger(_TFLiteConversion):
     def configure(self, converter, context, config: FullInt8Config) -> dict:
         io_type = config.io_type
         if io_type == "auto":
-            io_type = next(
-                (t for t in context.profile.io_types if t in ("int8", "uint8")), "float32"
-            )
+            io_type = context.profile.int8_io_type()
         samples = context.representative_images(config.calibration_images)
         configure_converter(converter, "int8", samples, io_type)
         return {"io_type": io_type}
