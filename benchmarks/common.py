@@ -14,8 +14,8 @@ import numpy as np
 
 from compressor.core.conversion import convert_keras
 from compressor.core.fidelity import compare_outputs
+from compressor.core.measurement import gzip_size, weight_zero_fraction
 from compressor.core.tflite_runtime import TFLiteModel, measure_latency
-from compressor.strategies.evaluate import gzip_size, weight_zero_fraction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def host_facts() -> dict[str, Any]:
     """What the numbers were measured on."""
     import os
 
-    from compressor.core.calibration import host_cpu
+    from compressor.core.host import host_cpu
 
     return {"cpu": host_cpu(), "cores": os.cpu_count(), "python": platform.python_version()}
 
@@ -85,18 +85,3 @@ def replace_section(doc: Path, marker: str, text: str) -> None:
     else:
         updated = current.rstrip() + "\n\n" + block + "\n"
     doc.write_text(updated, encoding="utf-8")
-
-
-def interleaved_latency(
-    models: dict[str, bytes], example: np.ndarray, threads: int, rounds: int = 5, runs: int = 5
-) -> dict[str, float]:
-    """Median latency of each model, measured round-robin (``rounds`` × ``runs`` each) so
-    that load from other processes hits every model alike: ratios stay fair on a noisy host."""
-    from compressor.core.tflite_runtime import measure_latency
-
-    samples: dict[str, list[float]] = {label: [] for label in models}
-    for _ in range(rounds):
-        for label, data in models.items():
-            stats = measure_latency(data, example, threads, runs=runs, warmup=2)
-            samples[label].append(stats.median_ms)
-    return {label: round(float(np.median(values)), 2) for label, values in samples.items()}

@@ -7,7 +7,9 @@ MobileNetV2 with random weights, a small CNN classifier) this runs the planned p
 (`compressor run`, in process) and the plain TFLiteConverter with ``Optimize.DEFAULT``
 and with full int8, then measures all three the same way in one process: size, gzip
 size, LiteRT host latency (median of --runs at 1 and 2 threads), fidelity vs the float
-Keras model on held-out photos, and delegate op coverage on the profile's target.
+Keras model, and delegate op coverage on the profile's target. Fidelity is scored on the
+held-out split of the built-in photos — the same files `compressor run` holds out with
+seed 0 — and both naive full int8 and compressor calibrate on the calibration split only.
 Writes ``benchmarks/results.json`` and the table in ``docs/benchmarks.md``.
 """
 
@@ -29,12 +31,12 @@ from benchmarks.common import (  # noqa: E402
     ROOT,
     convert_naive,
     host_facts,
-    interleaved_latency,
     markdown_table,
     measure,
     replace_section,
     write_json,
 )
+from compressor.core.tflite_runtime import interleaved_latency  # noqa: E402
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
 MODELS = ("generator", "mobilenet_v2", "classifier")
@@ -88,10 +90,11 @@ def run_planned(profile: str, model_path: Path, work: Path) -> tuple[bytes, dict
 def estimate_accuracy(models: list[str], runs: int) -> list[dict[str, Any]]:
     """Calibrate x86-cpu on this host, then compare the cost model's estimate with the
     measured LiteRT latency (2 threads) of each model at each CPU precision."""
-    from compressor.core.calibration import fit_profile, host_cpu, measure_workloads
+    from compressor.core.calibration import fit_profile, measure_workloads
     from compressor.core.conversion import convert_keras
     from compressor.core.cost_model import estimate_latency_ms
     from compressor.core.datasets import load_builtin_samples
+    from compressor.core.host import host_cpu
     from compressor.core.model_info import model_info_from_keras
     from compressor.core.tflite_runtime import measure_latency
     from compressor.plugins.manager import get_host
@@ -151,6 +154,7 @@ def main() -> None:
         model.save(path)
         shape = tuple(model.input_shape[1:])
         samples = load_builtin_samples(shape, seed=0)
+        assert samples.held_out, "fidelity must be scored on held-out photos"
         images = samples.evaluation
         reference = model.predict(images, verbose=0)
         naive = {

@@ -95,6 +95,62 @@ def _randomise_batch_norm(model, seed: int) -> None:
             )
 
 
+def build_wide_range_cnn(size: int = 32, seed: int = 0, spread: float = 100.0):
+    """A BN CNN whose first activation has one channel ``spread``× wider than the rest
+    (the next conv compensates, so the float function is ordinary): per-tensor int8
+    activations leave the narrow channels a few levels, and post-training int8 loses."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(3, 3, padding="same")(x)
+    outputs = keras.layers.Activation("sigmoid")(x)
+    model = keras.Model(inputs, outputs, name="wide_range_cnn")
+    _randomise_batch_norm(model, seed)
+    first_norm = next(layer for layer in model.layers if "batch_normalization" in layer.name)
+    gamma, beta, mean, variance = first_norm.get_weights()
+    gamma[0] *= spread
+    beta[0] *= spread
+    first_norm.set_weights([gamma, beta, mean, variance])
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    kernel = convs[1].get_weights()[0]
+    kernel[:, :, 0, :] /= spread
+    convs[1].set_weights([kernel])
+    kernel, bias = convs[2].get_weights()
+    convs[2].set_weights([kernel * 5.0, bias])  # outputs span the sigmoid, not ~0.5
+    return model
+
+
+def build_sensitive_cnn(size: int = 32, outlier: float = 100.0):
+    """A CNN with one deliberately sensitive layer, ``sensitive``: each of its filters has
+    one weight ``outlier``× the layer's largest, on an input channel that is always zero
+    (so the float function is ordinary). Per-channel int8 weights then leave the other
+    weights a few levels; keeping that one op float restores the model."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="sensitive")(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", name="c3")(x)
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(x), name="sensitive_cnn")
+    kernel, bias = model.get_layer("c1").get_weights()
+    bias[0] = -100.0  # channel 0 is dead after ReLU
+    model.get_layer("c1").set_weights([kernel, bias])
+    kernel, bias = model.get_layer("sensitive").get_weights()
+    kernel[1, 1, 0, :] = np.sign(kernel[1, 1, 0, :] + 1e-9) * np.abs(kernel).max() * outlier
+    model.get_layer("sensitive").set_weights([kernel, bias])
+    kernel, bias = model.get_layer("c3").get_weights()
+    model.get_layer("c3").set_weights([kernel * 3.0, bias])
+    return model
+
+
 def build_tiny_classifier(size: int = 32, classes: int = 5, seed: int = 0):
     """A small image classifier ending in softmax."""
     import tf_keras as keras

@@ -33,6 +33,21 @@ def test_pruned_generator_matches_the_analytic_prediction(depthwise):
     assert residual_trunk == model.get_layer("enc3_conv").filters  # tied to the adds
 
 
+def test_a_loaded_instance_norm_model_prunes(tmp_path):
+    """Regression: a saved model records each layer's build shape; a stale one made
+    instance norm keep its old channel count and the rebuild fail."""
+    import tf_keras as keras
+
+    path = tmp_path / "gen.keras"
+    build_generator(GeneratorConfig(width=0.25, residual_blocks=1, input_size=32)).save(path)
+    loaded = keras.models.load_model(path)
+    smaller, sizes = prune_channels(loaded, keep=0.5)
+    assert sizes["enc1_conv"] == (8, 4)
+    assert smaller.get_layer("enc1_norm").get_weights()[0].shape == (4,)
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    assert smaller.predict(images, verbose=0).shape == (2, 32, 32, 3)
+
+
 def test_groups_stop_at_adds_outputs_and_branches():
     import tf_keras as keras
 

@@ -16,18 +16,46 @@ from tests.conftest import build_tiny_classifier, build_tiny_cnn
 
 def test_folder_images_of_any_mode_are_resized_and_scaled(images_dir):
     images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=2)
-    assert images.evaluation.shape == (6, 32, 32, 3)
-    assert images.train.shape == (18, 32, 32, 3)
+    assert images.evaluation.shape == (2, 32, 32, 3)  # 30 % of 6 held out
+    assert images.calibration.shape == (4, 32, 32, 3)
+    assert images.train.shape == (12, 32, 32, 3)  # 4 calibration images + 2 crops each
     assert images.train.dtype == np.float32
     assert images.train.min() >= 0.0 and images.train.max() <= 1.0
     gray = load_image_folder(images_dir, (16, 20, 1), crops_per_image=0)
-    assert gray.evaluation.shape == (6, 16, 20, 1)
+    assert gray.evaluation.shape == (2, 16, 20, 1)
+
+
+def test_held_out_split_never_overlaps_calibration_or_training(images_dir):
+    images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=3, seed=7)
+    assert images.held_out
+    assert not set(images.evaluation_files) & set(images.calibration_files)
+    assert sorted(images.evaluation_files + images.calibration_files) == sorted(
+        p.name for p in images_dir.iterdir()
+    )
+    # no training image (whole or crop) equals a held-out image
+    for held in images.evaluation:
+        assert min(np.abs(images.train - held).max(axis=(1, 2, 3))) > 0.05
+    # the same seed gives the same split; the split is recorded for report.json
+    again = load_image_folder(images_dir, (32, 32, 3), crops_per_image=3, seed=7)
+    assert again.evaluation_files == images.evaluation_files
+    splits = images.splits()
+    assert splits["held_out"]["files"] == images.evaluation_files
+    assert splits["calibration"]["with_crops"] == len(images.train)
+
+
+def test_one_image_cannot_be_split_and_says_so(tmp_path, images_dir):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "img0.png").write_bytes((images_dir / "img0.png").read_bytes())
+    with pytest.raises(DataError, match="at least 2 are needed"):
+        load_image_folder(folder, (8, 8, 3))
 
 
 def test_unreadable_files_are_skipped_and_named(images_dir):
     (images_dir / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=0)
-    assert len(images.evaluation) == 6 and images.skipped[0].startswith("broken.jpg")
+    assert len(images.evaluation) + len(images.calibration) == 6
+    assert images.skipped[0].startswith("broken.jpg")
 
 
 def test_data_folder_errors(tmp_path):
@@ -51,7 +79,8 @@ def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
 
 def test_builtin_samples_are_real_photos():
     images = load_builtin_samples((24, 24, 3), crops_per_image=1)
-    assert len(images.evaluation) >= 5 and images.evaluation.std() > 0.1
+    assert len(images.evaluation) == 2 and len(images.calibration) == 4
+    assert images.evaluation.std() > 0.1 and images.held_out
 
 
 def test_psnr_and_ssim_behave():
@@ -125,4 +154,4 @@ def test_dynamic_input_model_is_fixed_flat_with_input_size(tmp_path, host):
 
 def test_four_channel_models_get_rgba_images(images_dir):
     images = load_image_folder(images_dir, (16, 16, 4), crops_per_image=0)
-    assert images.evaluation.shape == (6, 16, 16, 4)
+    assert images.evaluation.shape == (2, 16, 16, 4)

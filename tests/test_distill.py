@@ -63,6 +63,9 @@ def test_student_distill_shrinks_the_generator(host, tmp_path, images_dir):
     assert out.keras_model.count_params() < teacher.count_params()
     assert out.facts["distill_loss_network"] == "random (seed 0, He-normal)"
     assert context.original_model_info.params == teacher.count_params()
+    # fewer MACs is what buys latency: the student's work, counted from the Keras model
+    student_macs = model_info_from_keras(out.keras_model).macs
+    assert student_macs < 0.9 * model_info_from_keras(teacher).macs
 
 
 def test_student_trains_on_crops_and_is_returned_at_full_size(host, tmp_path, images_dir):
@@ -80,23 +83,18 @@ def test_student_trains_on_crops_and_is_returned_at_full_size(host, tmp_path, im
     )
     out = strategy.apply(Artifact(keras_model=teacher), context, config)
     assert out.keras_model.input_shape == teacher.input_shape  # rebuilt at full size
-    losses = out.facts["distill_final_loss"]
-    assert np.isfinite(losses)
-    student_error = np.mean(
-        (
-            out.keras_model.predict(context.images.evaluation, verbose=0)
-            - context.float_outputs("evaluation")
-        )
-        ** 2
+    assert np.isfinite(out.facts["distill_final_loss"])
+    # Fidelity recovered on held-out images (never trained on): the distilled student
+    # matches the teacher far better than the same student before distillation.
+    assert context.images.held_out
+    held_out, reference = context.images.evaluation, context.float_outputs("evaluation")
+    before = strategy.apply(
+        Artifact(keras_model=teacher), context, config.model_copy(update={"steps": 1})
     )
-    fresh = build_generator(
-        GeneratorConfig(width=0.25, residual_blocks=1, norm="batch", input_size=32), seed=0
-    )
-    fresh_error = np.mean(
-        (fresh.predict(context.images.evaluation, verbose=0) - context.float_outputs("evaluation"))
-        ** 2
-    )
-    assert student_error < fresh_error
+    # PSNR: the random tiny teacher's outputs are noise-like, where SSIM says little
+    student_psnr = psnr_db(reference, out.keras_model.predict(held_out, verbose=0))
+    before_psnr = psnr_db(reference, before.keras_model.predict(held_out, verbose=0))
+    assert student_psnr > before_psnr + 1.0, (student_psnr, before_psnr)
 
 
 def _budget_profile(tmp_path, latency_ms: float):

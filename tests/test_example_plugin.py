@@ -60,6 +60,7 @@ def test_installed_plugin_is_listed_and_planned(plugin_site):
     assert "weight-clustering" not in blocked.stdout
 
 
+@pytest.mark.slow
 def test_plan_can_choose_the_plugin_strategy(plugin_site, tmp_path, tiny_cnn_path, images_dir):
     plan = tmp_path / "plan.yaml"
     plan.write_text(

@@ -8,10 +8,15 @@ import pytest
 import yaml
 
 from compressor.core.errors import ProfileError
+from compressor.core.host import host_arch, host_isa
 from compressor.core.profiles import builtin_profile_paths, load_profile_file
 from tests.conftest import run_cli
 
 REQUIRED = {"pixel-gpu", "pixel-cpu", "x86-cpu", "edgetpu"}
+
+
+def _builtin(name: str):
+    return load_profile_file(next(p for p in builtin_profile_paths() if p.stem == name))
 
 
 def test_shipped_profiles_load_and_state_their_targets(host):
@@ -98,7 +103,7 @@ def test_calibration_fits_rates_that_reproduce_the_measured_latencies(host):
     }
     assert all(m.latency_ms > 0 for m in measured)
     calibrated = fit_profile(base, measured, "x86-here", "test host")
-    assert calibrated.name == "x86-here" and "calibrated on test host" in calibrated.description
+    assert calibrated.name == "x86-here" and calibrated.description.startswith("test host (")
     assert calibrated.precisions["dynamic_int8"] == base.precisions["dynamic_int8"]  # untouched
     for precision in ("float32", "int8"):
         spec = calibrated.precisions[precision]
@@ -113,19 +118,29 @@ def test_calibration_fits_rates_that_reproduce_the_measured_latencies(host):
     assert estimate == pytest.approx(conv.latency_ms, rel=0.05)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(host_arch() != "x86_64", reason="x86-cpu describes an x86_64 host")
 def test_calibrate_command_writes_a_profile_the_planner_accepts(tmp_path):
     output = tmp_path / "mine.yaml"
-    args = ("profiles", "calibrate", "pixel-gpu", "-o", str(output), "--size", "8", "--runs", "3")
+    args = ("profiles", "calibrate", "x86-cpu", "-o", str(output), "--size", "8", "--runs", "3")
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     profile = load_profile_file(output)
-    assert profile.name == "pixel-gpu-calibrated" and set(profile.precisions) == {
-        "float32",
-        "float16",
-    }
-    assert output.read_text().startswith(
-        "# Calibrated by `compressor profiles calibrate pixel-gpu`"
-    )
+    assert profile.name == "x86-cpu-calibrated"
+    assert set(profile.precisions) == set(_builtin("x86-cpu").precisions)
+    assert profile.arch == "x86_64" and list(profile.isa) == list(host_isa())
+    assert output.read_text().startswith("# Calibrated by `compressor profiles calibrate x86-cpu`")
     assert run_cli("plan", "--profile", str(output)).returncode == 0
-    again = run_cli("profiles", "calibrate", "pixel-gpu", "-o", str(output))
+    again = run_cli("profiles", "calibrate", "x86-cpu", "-o", str(output))
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize("name", ["pixel-gpu", "edgetpu", "pixel-cpu"])
+def test_calibrate_refuses_a_profile_whose_target_is_not_this_host(tmp_path, name):
+    if name == "pixel-cpu" and host_arch() == "arm64":
+        pytest.skip("pixel-cpu is an arm64 CPU profile: this host may calibrate it")
+    output = tmp_path / "mine.yaml"
+    result = run_cli("profiles", "calibrate", name, "-o", str(output))
+    assert result.returncode == 2 and not output.exists()
+    message = result.stderr.strip().splitlines()[0]
+    assert f"profile {name} targets" in message and "cannot be measured here" in message

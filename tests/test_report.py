@@ -1,4 +1,5 @@
-"""report.html (checked in headless Chromium when installed) and `report A B`."""
+"""report.json and report.html: numbers tagged against the JSON, measured vs estimated,
+the held-out split; rendering in headless Chromium when installed; `report A B`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
 def _lookup(report: dict, key: str):
     value = report
     for part in key.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return value
 
 
@@ -43,19 +44,71 @@ def _embedded_images(page: str) -> list[Image.Image]:
     return [Image.open(io.BytesIO(base64.b64decode(uri))) for uri in uris]
 
 
+def _tagged_cells(page: str) -> list[tuple[str, str]]:
+    return re.findall(r'data-key="([^"]+)" data-value="([^"]+)"', page)
+
+
+@pytest.mark.slow
 def test_every_run_writes_a_self_contained_html_report(two_runs):
     cpu, _ = two_runs
     page = (cpu / "report.html").read_text()
     report = json.loads((cpu / "report.json").read_text())
+    held_out = report["data"]["splits"]["held_out"]["images"]
     images = _embedded_images(page)
-    assert len(images) == 4 * 4  # four samples: input, float, compressed, difference
+    assert len(images) == 4 * held_out  # per sample: input, float, compressed, difference
     assert all(image.size == (32, 32) for image in images)
     for stage in report["stages"][:-1]:
-        assert "metrics" in stage and "fidelity" in stage["metrics"]
+        metrics = stage["metrics"]
+        assert set(metrics["measured"]["fidelity"]) == {"psnr_db", "ssim"}
+        assert metrics["measured"]["fidelity_images"] == held_out
+        assert "latency_ms" in metrics["estimated"] and "latency_ms" not in metrics["measured"]
     assert "http" not in page.replace("http-equiv", "")  # nothing loaded from outside
 
 
+@pytest.mark.slow
+def test_static_html_numbers_match_report_json(two_runs):
+    for run in two_runs:
+        page = (run / "report.html").read_text()
+        report = json.loads((run / "report.json").read_text())
+        cells = _tagged_cells(page)
+        keys = {key for key, _ in cells}
+        assert {"result.size_bytes", "baseline.host_latency_ms", "ratios.size"} <= keys
+        assert {"result.fidelity.ssim", "result.op_coverage.delegated_ops"} <= keys
+        for key, value in cells:
+            assert float(value) == pytest.approx(float(_lookup(report, key))), key
+
+
+@pytest.mark.slow
+def test_report_marks_measured_and_estimated_numbers(two_runs):
+    cpu, tpu = two_runs
+    for run in (cpu, tpu):
+        report = json.loads((run / "report.json").read_text())
+        provenance = report["provenance"]
+        assert "result.host_latency_ms" in provenance["measured"]
+        assert "result.estimated_latency_ms" in provenance["estimated"]
+        assert "held-out" in provenance["fidelity"]
+        page = (run / "report.html").read_text()
+        assert "size of each .tflite (measured)" in page and "(estimated)" in page
+    # The EdgeTPU estimate is never compared with this host's CPU latency.
+    tpu_page = (tpu / "report.html").read_text()
+    assert "host is not the target" in tpu_page
+    assert not json.loads((tpu / "report.json").read_text())["profile"]["runs_on_this_host"]
+
+
+@pytest.mark.slow
+def test_report_names_disjoint_calibration_and_held_out_splits(two_runs):
+    report = json.loads((two_runs[0] / "report.json").read_text())
+    splits = report["data"]["splits"]
+    calibration, held_out = splits["calibration"], splits["held_out"]
+    assert held_out["disjoint"] is True
+    assert calibration["images"] == 3 and held_out["images"] == 1  # 4 images, 30 % held out
+    assert not set(calibration["files"]) & set(held_out["files"])
+    assert report["result"]["fidelity_images"] == 1
+    assert report["result"]["fidelity_split"] == "held_out"
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed")
+@pytest.mark.slow
 def test_html_report_renders_in_chromium_and_matches_report_json(two_runs, tmp_path):
     for run in two_runs:
         dom = subprocess.run(
@@ -73,16 +126,18 @@ def test_html_report_renders_in_chromium_and_matches_report_json(two_runs, tmp_p
             timeout=120,
         ).stdout
         report = json.loads((run / "report.json").read_text())
-        cells = re.findall(r'data-key="([^"]+)" data-value="([^"]+)"', dom)
+        cells = _tagged_cells(dom)
         keys = {key for key, _ in cells}
         assert {"result.size_bytes", "baseline.host_latency_ms", "ratios.size"} <= keys
         for key, value in cells:
             expected = _lookup(report, key)
             assert float(value) == pytest.approx(float(expected)), key
         assert report["profile"]["name"] in dom
-        assert len(_embedded_images(dom)) == 16  # the rendered DOM still holds the images
+        held_out = report["data"]["splits"]["held_out"]["images"]
+        assert len(_embedded_images(dom)) == 4 * held_out  # the rendered DOM holds the images
 
 
+@pytest.mark.slow
 def test_report_compares_two_runs_side_by_side(two_runs):
     cpu, tpu = two_runs
     result = run_cli("report", str(cpu), str(tpu))

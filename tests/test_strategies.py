@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
-from compressor.core.fidelity import psnr_db
+from compressor.core.fidelity import psnr_db, ssim
 from compressor.core.tflite_runtime import TFLiteModel, io_types, list_operators
-from tests.conftest import assert_integer_only, build_tiny_cnn, build_tiny_generator, make_context
+from tests.conftest import (
+    assert_integer_only,
+    build_tiny_cnn,
+    build_tiny_generator,
+    build_wide_range_cnn,
+    make_context,
+)
 
 
 def _strategy(host, name):
@@ -74,8 +80,6 @@ def test_prune_2x4_gives_two_zeros_in_every_four(host, tmp_path, images_dir):
 
 
 def test_qat_on_instance_norm_model_then_full_int8(host, tmp_path, images_dir):
-    from compressor.strategies.quantize import _match_score
-
     model = build_tiny_generator("instance")
     context = make_context(tmp_path, model, images_dir, "edgetpu")
     qat = host.strategies.get("tfmot-qat")
@@ -83,17 +87,37 @@ def test_qat_on_instance_norm_model_then_full_int8(host, tmp_path, images_dir):
         Artifact(keras_model=model), context, qat.Config(fine_tune_steps=3, batch_size=2)
     )
     assert out.facts["qat"] is True and out.pre_qat_model is model
+    assert out.facts["qat_calibrated_ranges"] > 0
     assert any("output-only" in note for note in context.notes)
     quantize, config = _strategy(host, "tflite-full-int8")
     converted = quantize.apply(out, context, config)
     assert io_types(converted.tflite_bytes) == ("int8", "int8")
     result = TFLiteModel(converted.tflite_bytes).predict(context.images.evaluation[:2])
     assert result.shape == (2, 32, 32, 3) and np.all(np.isfinite(result))
-    # The kept model is never worse than plain post-training int8 of the float model.
+    # Both conversions were scored and the note says which was kept, by how much.
+    facts = converted.facts
+    assert facts["qat_kept"] == (facts["qat_match"] >= facts["ptq_match"])
+    assert any(f"{facts['ptq_match']:.4f}" in note for note in context.notes)
+
+
+def test_qat_beats_post_training_int8_on_held_out_images(host, tmp_path, images_dir):
+    """Step budget: 600 QAT steps, batch 8, Adam 1e-3 (about 15 s on 2 cores)."""
+    model = build_wide_range_cnn()
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    assert context.images.held_out
+    quantize, config = _strategy(host, "tflite-full-int8")
     ptq = quantize.apply(Artifact(keras_model=model), context, config)
-    assert _match_score(converted.tflite_bytes, context) >= _match_score(ptq.tflite_bytes, context)
-    assert "qat_kept" in converted.facts
-    assert any("QAT model" in note for note in context.notes)
+    qat = host.strategies.get("tfmot-qat")
+    trained = qat.apply(
+        Artifact(keras_model=model), context, qat.Config(fine_tune_steps=600, batch_size=8)
+    )
+    converted = quantize.apply(trained, context, config)
+    assert converted.facts["qat_kept"] is True
+    held_out = context.images.evaluation
+    reference = model.predict(held_out, verbose=0)
+    ptq_ssim = ssim(reference, TFLiteModel(ptq.tflite_bytes).predict(held_out))
+    qat_ssim = ssim(reference, TFLiteModel(converted.tflite_bytes).predict(held_out))
+    assert qat_ssim > ptq_ssim + 0.01, (qat_ssim, ptq_ssim)
 
 
 def test_qat_after_prune_preserves_sparsity(host, tmp_path, images_dir):
@@ -116,23 +140,59 @@ def test_qat_after_prune_preserves_sparsity(host, tmp_path, images_dir):
     assert kernels and all(np.mean(k == 0) >= 0.4 for k in kernels)
 
 
+def _tensor_types(ops) -> set[str]:
+    return {t for op in ops for t in (*op.input_types, *op.output_types)}
+
+
+def _weights_of(ops, name: str) -> list[str]:
+    """Weight-tensor dtypes (second input) of every ``name`` op."""
+    return [op.input_types[1] for op in ops if op.name == name]
+
+
+def _check_float32(ops) -> None:
+    assert _tensor_types(ops) <= {"float32", "int32"}
+
+
+def _check_float16(ops) -> None:
+    # weights stored as float16 and dequantized once; every computing op is float32
+    assert {op.input_types[0] for op in ops if op.name == "DEQUANTIZE"} == {"float16"}
+    assert set(_weights_of(ops, "CONV_2D")) == {"float32"}
+    assert "int8" not in _tensor_types(ops)
+
+
+def _check_dynamic_int8(ops) -> None:
+    # hybrid kernels: int8 weights, float activations in and out; no int activations
+    hybrid = [op for op in ops if op.name == "CONV_2D" and op.input_types[1] == "int8"]
+    assert hybrid and all(
+        op.input_types[0] == "float32" and op.output_types == ["float32"] for op in hybrid
+    )
+    assert "int16" not in _tensor_types(ops) and "DEQUANTIZE" not in {op.name for op in ops}
+
+
+def _check_int16x8(ops) -> None:
+    # int16 activations, int8 weights, int64 biases inside a float-I/O shell
+    for op in ops:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            assert op.input_types == ["int16", "int8", "int64"] and op.output_types == ["int16"]
+    assert [ops[0].name, ops[-1].name] == ["QUANTIZE", "DEQUANTIZE"]
+
+
 @pytest.mark.parametrize(
-    ("name", "weight_type", "io"),
+    ("name", "check"),
     [
-        ("tflite-float32", "float32", ("float32", "float32")),
-        ("tflite-float16", "float16", ("float32", "float32")),
-        ("tflite-dynamic-int8", "int8", ("float32", "float32")),
-        ("tflite-int16x8", "int8", ("float32", "float32")),
+        ("tflite-float32", _check_float32),
+        ("tflite-float16", _check_float16),
+        ("tflite-dynamic-int8", _check_dynamic_int8),
+        ("tflite-int16x8", _check_int16x8),
     ],
 )
-def test_quantize_modes_produce_their_types(host, tmp_path, images_dir, name, weight_type, io):
+def test_quantize_modes_produce_their_types(host, tmp_path, images_dir, name, check):
     model = build_tiny_cnn(width=16)  # kernels ≥ 1024 weights, or the converter skips them
     context = make_context(tmp_path, model, images_dir)
     strategy, config = _strategy(host, name)
     out = strategy.apply(Artifact(keras_model=model), context, config)
-    ops = list_operators(out.tflite_bytes)
-    assert any(weight_type in op.input_types for op in ops if op.name in ("CONV_2D", "DEQUANTIZE"))
-    assert io_types(out.tflite_bytes) == io
+    check(list_operators(out.tflite_bytes))
+    assert io_types(out.tflite_bytes) == ("float32", "float32")
     assert out.facts["precision"] == strategy.produces_precision
 
 

@@ -59,7 +59,8 @@ def _debug() -> bool:
 
 
 def main() -> None:
-    """Console script: run the app; user errors become one line and exit code 2."""
+    """Console script: run the app; user errors become one line and exit code 2 (3 for a
+    result that misses its constraints under ``--strict``)."""
     try:
         app()
     except CompressorError as exc:
@@ -69,7 +70,7 @@ def main() -> None:
         err_console.print(
             f"[bold red]error:[/bold red] {exc.message}{hint}", highlight=False, soft_wrap=True
         )
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("[bold red]aborted[/bold red]")
         sys.exit(130)

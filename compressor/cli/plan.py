@@ -57,7 +57,14 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
         )
     console.print(table)
     predicted = Table(title="Predicted (cost model, estimated)", title_justify="left")
-    columns = ("", "size", "gzip", f"latency on {result.profile.name}", "est. SSIM", "coverage")
+    columns = (
+        "",
+        "est. size",
+        "est. gzip",
+        f"est. latency on {result.profile.name}",
+        "est. SSIM",
+        "predicted coverage",
+    )
     for column in columns:
         predicted.add_column(column)
     predicted.add_row(
@@ -83,8 +90,16 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
             + "; ".join(chosen.coverage.fallback[:5])
             + (" …" if len(chosen.coverage.fallback) > 5 else "")
         )
-    alternatives = Table(title="Next best alternatives", title_justify="left")
-    for column in ("pipeline", "latency", "gzip", "est. SSIM", "coverage", "score", "budgets"):
+    alternatives = Table(title="Next best alternatives (estimated)", title_justify="left")
+    for column in (
+        "pipeline",
+        "est. latency",
+        "est. gzip",
+        "est. SSIM",
+        "predicted coverage",
+        "score",
+        "budgets",
+    ):
         alternatives.add_column(column, overflow="fold")
     for candidate in result.ranked[1:6]:
         alternatives.add_row(

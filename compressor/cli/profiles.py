@@ -75,12 +75,23 @@ def calibrate(
 
     host = get_host()
     profile = host.profiles.resolve(base)
+    if not profile.runs_on_this_host():
+        from compressor.core.host import host_arch
+
+        raise CompressorError(
+            f"profile {profile.name} targets {profile.delegate} on {profile.arch or 'no stated'}"
+            f" architecture, not this host's CPU ({host_arch()}): its rates cannot be measured"
+            " here",
+            "calibrate a CPU profile of this host's architecture (e.g. x86-cpu), or set "
+            "`delegate: xnnpack` and `arch:` in your own profile",
+        )
     name = name or f"{profile.name}-calibrated"
     output = output or Path(f"{name}.yaml")
     if output.exists():
         raise CompressorError(f"--output {output} already exists", "choose a new file name")
     import_tensorflow_quietly()
-    from compressor.core.calibration import fit_profile, host_cpu, measure_workloads
+    from compressor.core.calibration import fit_profile, measure_workloads
+    from compressor.core.host import host_cpu
 
     precisions = list(profile.precisions)
     with console.status("calibrating") as status:

@@ -69,62 +69,112 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
             f"{stage['seconds']:.1f}",
         )
     baseline, result, ratios = report["baseline"], report["result"], report["ratios"]
+    profile = report["profile"]
     results = Table(
         title=f"Result vs float32 baseline — {report['model']['source']}", title_justify="left"
     )
     for column in ("metric", "baseline (float32)", f"result ({result['precision']})", "ratio"):
         results.add_column(column)
+    results.add_column("how", style="dim")
+    host_how = (
+        "measured (this host is the target)"
+        if profile.get("runs_on_this_host")
+        else f"measured on this host, not on {profile['name']}"
+    )
     results.add_row(
         "size",
         mb(baseline["size_bytes"]),
         mb(result["size_bytes"]),
         ratio_text(ratios["size"], "smaller", "larger"),
+        "measured",
     )
     results.add_row(
         "gzip size",
         mb(baseline["gzip_bytes"]),
         mb(result["gzip_bytes"]),
         ratio_text(ratios["gzip"], "smaller", "larger"),
+        "measured",
     )
     results.add_row(
         "weight zeros",
         f"{baseline['weight_zero_fraction']:.1%}",
         f"{result['weight_zero_fraction']:.1%}",
         "",
+        "measured",
     )
     results.add_row(
         f"host latency (median, {result['host_threads']} threads)",
         ms(baseline["host_latency_ms"]),
         ms(result["host_latency_ms"]),
         ratio_text(ratios["host_latency"], "faster", "slower"),
+        host_how,
     )
     results.add_row(
         "host latency p90",
         ms(baseline["host_latency_p90_ms"]),
         ms(result["host_latency_p90_ms"]),
         "",
+        host_how,
     )
     results.add_row(
-        f"estimated latency on {report['profile']['name']}",
+        f"latency on {profile['name']}",
         ms(baseline["estimated_latency_ms"]),
         ms(result["estimated_latency_ms"]),
-        "estimated",
+        "",
+        "estimated (cost model)",
     )
     coverage = result.get("op_coverage")
     if coverage:
         results.add_row(
-            f"delegate op coverage on {report['profile']['name']}",
+            f"delegate op coverage on {profile['name']}",
             "",
             f"{coverage['delegated_ops']}/{coverage['total_ops']} ops ({coverage['fraction']:.0%})",
             f"cut at {coverage['cut_at']}" if coverage["cut_at"] else "full",
+            "checked on the .tflite's ops",
         )
+    images = result.get("fidelity_images")
+    split = "held-out" if result.get("fidelity_split") == "held_out" else "calibration"
     results.add_row(
         "fidelity vs float model",
         fidelity_text(baseline["fidelity"]),
         fidelity_text(result["fidelity"]),
         "",
+        f"measured, {images} {split} images" if images else "measured",
     )
-    return [stages, results]
+    tables = [stages, results]
+    if report.get("search"):
+        tables.append(candidates_table(report["search"]))
+    return tables
+
+
+def candidates_table(search: dict[str, Any]) -> Table:
+    """Every candidate the search considered: measured numbers and why it won or lost."""
+    constraints = search["constraints"]
+    wanted = ", ".join(
+        f"{key} {value:g} ({constraints['sources'][key]})"
+        for key, value in constraints.items()
+        if key != "sources"
+    )
+    table = Table(
+        title=f"Candidates measured — constraints: {wanted}; latency {search['latency']}",
+        title_justify="left",
+    )
+    for column in ("pipeline", "size", "gzip", "latency", "fidelity", "outcome"):
+        table.add_column(column, overflow="fold")
+    for candidate in search["candidates"]:
+        measured = candidate["measured"]
+        chosen = candidate["status"].startswith("chosen")
+        style = "bold green" if chosen else ("dim" if "not tried" in candidate["status"] else "")
+        table.add_row(
+            candidate["pipeline"],
+            mb(measured.get("size_bytes")),
+            mb(measured.get("gzip_bytes")),
+            ms(candidate.get("objective_latency_ms")),
+            fidelity_text(measured.get("fidelity")),
+            candidate["status"],
+            style=style,
+        )
+    return table
 
 
 def print_report(report: dict[str, Any], run_dir: str) -> None:

@@ -56,19 +56,19 @@ def comparison_table(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str
             _change(ra["gzip_bytes"], rb["gzip_bytes"]),
         ),
         (
-            "host latency",
+            "host latency (measured)",
             f"{ms(ra['host_latency_ms'])} ({ra.get('host_threads')} thr)",
             f"{ms(rb['host_latency_ms'])} ({rb.get('host_threads')} thr)",
             _change(ra["host_latency_ms"], rb["host_latency_ms"]),
         ),
         (
-            "estimated target latency",
+            "target latency (estimated)",
             ms(ra.get("estimated_latency_ms")),
             ms(rb.get("estimated_latency_ms")),
             _change(ra.get("estimated_latency_ms"), rb.get("estimated_latency_ms")),
         ),
         (
-            "fidelity vs float",
+            "fidelity vs float (measured)",
             fidelity_text(ra.get("fidelity")),
             fidelity_text(rb.get("fidelity")),
             "",

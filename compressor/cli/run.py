@@ -21,6 +21,23 @@ def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``10m`` or ``1h``; a one-line error otherwise."""
+    from compressor.core.errors import CompressorError
+
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    value, unit = (text[:-1], text[-1]) if text[-1:].lower() in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit.lower()]
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise CompressorError(
+            f"--search-budget {text}: expected a positive duration", "e.g. 90s, 10m or 1h"
+        )
+    return seconds
+
+
 def run(
     profile: str = typer.Option(None, "--profile", "-p", help="Profile name or YAML file."),
     plan: Path = typer.Option(None, "--plan", help="A plan YAML (from `compressor plan -o`)."),
@@ -31,9 +48,47 @@ def run(
         None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
+    min_fidelity: float = typer.Option(
+        None,
+        "--min-fidelity",
+        min=0.0,
+        max=1.0,
+        help="Fidelity floor on held-out images: SSIM (images) or top-1 agreement "
+        "(classifiers). Default: the plan's or profile's budget, else 0.99.",
+    ),
+    max_latency_ms: float = typer.Option(
+        None, "--max-latency-ms", min=0.0, help="Latency ceiling on the target."
+    ),
+    max_size_mb: float = typer.Option(None, "--max-size-mb", min=0.0, help=".tflite size ceiling."),
+    search_budget: str = typer.Option(
+        None, "--search-budget", help="Time for measuring candidates, e.g. 90s, 10m, 1h."
+    ),
+    no_search: bool = typer.Option(
+        False, "--no-search", help="Run the planner's first choice without measuring others."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit with code 3 when the result misses a constraint."
+    ),
 ) -> None:
-    """Compress a model for a profile, measure it, and store everything in a run directory."""
-    from compressor.core.job import run_job
+    """Compress a model for a profile, measure it, and store everything in a run directory.
+
+    Without --plan the planner's shortlist is built and measured (post-training candidates
+    first, fine-tuning ones only if none meets the constraints) and the best measured
+    candidate that meets every constraint is shipped."""
+    from compressor.core.constraints import Budgets
+    from compressor.core.errors import ConstraintsMissed
+    from compressor.core.job import SearchOptions, run_job
+
+    options = SearchOptions(
+        budgets=Budgets(
+            min_fidelity=min_fidelity or None,
+            max_latency_ms=max_latency_ms or None,
+            max_size_mb=max_size_mb or None,
+        ),
+        search=not no_search,
+        budget_seconds=parse_duration(search_budget) if search_budget else None,
+        strict=strict,
+    )
 
     _quiet_tensorflow()
     host = get_host()
@@ -52,6 +107,12 @@ def run(
         def on_event(hook: str, **kwargs: Any) -> None:
             if hook == "on_run_started":
                 progress.update(current["task"], completed=1, description="ready")
+            elif hook == "on_candidate_started":
+                progress.update(current["task"], completed=1)
+                task = progress.add_task(
+                    kwargs["label"], stage=f"cand {kwargs['number']}/{kwargs['total']}", total=1
+                )
+                current["task"] = task
             elif hook == "on_stage_started":
                 task = progress.add_task(kwargs["strategy"].name, stage=kwargs["stage"], total=1)
                 tasks[kwargs["stage"]] = current["task"] = task
@@ -67,16 +128,25 @@ def run(
                 current["task"], completed=min(max(fraction, 0.0), 1.0), description=message
             )
 
-        run_dir, report = run_job(
-            host,
-            profile,
-            plan,
-            model,
-            data,
-            output,
-            input_size,
-            seed,
-            progress=on_progress,
-            on_event=on_event,
-        )
-    print_report(report, str(run_dir))
+        try:
+            run_dir, report = run_job(
+                host,
+                profile,
+                plan,
+                model,
+                data,
+                output,
+                input_size,
+                seed,
+                progress=on_progress,
+                on_event=on_event,
+                options=options,
+            )
+        except ConstraintsMissed as missed:
+            run_dir, report, failure = missed.run_dir, missed.report, missed
+        else:
+            failure = None
+    if report is not None:
+        print_report(report, str(run_dir))
+    if failure is not None:
+        raise failure

@@ -76,7 +76,9 @@ def train(
         raise CompressorError(f"--norm {norm}: expected instance or batch")
     style_image = to_array(load_rgb(style, "style image"), (size, size))
     distribution = _mirrored(devices) if devices > 1 else None
-    images = load_image_folder(data, (size, size, 3), crops_per_image=4, seed=seed)
+    images = load_image_folder(
+        data, (size, size, 3), crops_per_image=4, seed=seed, held_out_fraction=0
+    )
     content = images.train
 
     def scope():
@@ -151,6 +153,8 @@ def train(
         "stage2_ran": result.stage2_ran,
         "final_losses": last,
         "seconds": round(seconds, 1),
+        "replicas": trainer.replicas,
+        "devices": list(distribution.extended.worker_devices) if distribution else None,
         "weight_search": search and {"grid": search["grid"], "chosen": vars(search["chosen"])},
     }
     output.with_name(output.name + ".json").write_text(json.dumps(summary, indent=2))

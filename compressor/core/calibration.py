@@ -9,7 +9,6 @@ calibrated profile reproduces the measured latencies through ``estimate_latency_
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +18,7 @@ import numpy as np
 
 from compressor.core.conversion import convert_keras
 from compressor.core.cost_model import Work, work_of
+from compressor.core.host import host_arch, host_cpu, host_isa
 from compressor.core.model_info import model_info_from_keras
 from compressor.core.profiles import HardwareProfile, PrecisionSpec
 from compressor.core.tflite_runtime import measure_latency
@@ -140,24 +140,17 @@ def fit_profile(
         specs[precision] = PrecisionSpec(
             gmacs_per_s=round(gmacs, 3), gelems_per_s=round(gelems, 3), norm_gelems_per_s=norm_rate
         )
-    where = host or platform.processor() or platform.machine()
+    where = host or host_cpu()
+    isa = list(host_isa())
     return base.model_copy(
         update={
             "name": name,
-            "description": f"{base.description} — calibrated on {where}, {date.today()}",
+            "description": f"{where} ({', '.join(isa) or 'no listed ISA extensions'}), "
+            f"LiteRT + {base.delegate}, {base.threads} threads — calibrated on {date.today()} "
+            f"from {base.name}",
+            "arch": host_arch(),
+            "isa": isa,
             "precisions": specs,
             "per_op_overhead_us": round(overhead_ms * 1e3, 3),
         }
     )
-
-
-def host_cpu() -> str:
-    """This host's CPU model name (from /proc/cpuinfo where available)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

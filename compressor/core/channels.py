@@ -174,6 +174,9 @@ def prune_channels(
         name = layer_config["config"]["name"]
         if name in keep_out:
             layer_config["config"]["filters"] = int(len(keep_out[name]))
+        # A loaded model records each layer's build input shape; stale after pruning,
+        # it would build a norm layer with the old channel count.
+        layer_config.pop("build_config", None)
     smaller = keras.Model.from_config(config, custom_objects=custom_objects or {})
     for layer in smaller.layers:
         weights = model.get_layer(layer.name).get_weights()

@@ -35,8 +35,10 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _float_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    _float_tflite: dict[str, bytes] = field(default_factory=dict)
     original_model_info: ModelInfo | None = None
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # for report.html
+    constraints: Any = None  # the run's Constraints (e.g. the fidelity floor strategies aim at)
 
     def __post_init__(self) -> None:
         # model_info follows architecture rewrites (distillation); the baseline keeps this.
@@ -44,13 +46,26 @@ class RunContext:
             self.original_model_info = self.model_info
 
     def float_outputs(self, which: str) -> np.ndarray:
-        """Outputs of the float model on the ``train`` or ``evaluation`` images (cached)."""
+        """Outputs of the float model on the ``train``, ``calibration`` (whole calibration
+        images) or ``evaluation`` (held-out) images (cached)."""
         if which not in self._float_outputs:
-            images = self.images.train if which == "train" else self.images.evaluation
+            images = {
+                "train": self.images.train,
+                "calibration": self.images.calibration,
+                "evaluation": self.images.evaluation,
+            }[which]
             self._float_outputs[which] = np.asarray(
                 self.float_model.predict(images, batch_size=8, verbose=0), dtype=np.float32
             )
         return self._float_outputs[which]
+
+    def float_tflite(self) -> bytes:
+        """The float model as a float32 ``.tflite`` (the baseline), converted once."""
+        if "float32" not in self._float_tflite:
+            from compressor.core.conversion import convert_keras
+
+            self._float_tflite["float32"] = convert_keras(self.float_model, "float32")
+        return self._float_tflite["float32"]
 
     def representative_images(self, limit: int = 64) -> np.ndarray:
         """Calibration images for full-integer conversion."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 
@@ -25,13 +26,9 @@ _ELEMENTWISE_PASSES = {
     "other": 1.0,
     "reshape": 0.5,
 }
-# Mean, squared difference, mean, rsqrt-mul, sub, mul-add: instance/layer/group norm.
-_NORM_PASSES = 6.0
 _NORM_KINDS = ("instance_norm", "layer_norm", "group_norm")
 _WEIGHTED_KINDS = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "dense")
 _BITS_PER_WEIGHT = {"float32": 32, "float16": 16, "dynamic_int8": 8, "int8": 8, "int16x8": 8}
-# How well gzip shrinks dense weights of each width (measured on random-init convs).
-_GZIP_RATIO = {32: 0.93, 16: 0.92, 8: 0.88}
 FLATBUFFER_OVERHEAD_BYTES = 4096
 
 
@@ -53,7 +50,8 @@ def work_of(info: ModelInfo, mac_factor: float = 1.0) -> Work:
     # Batch norm folds into the preceding conv; activations fuse into it.
     return Work(
         macs=info.macs * mac_factor,
-        norm_elements=info.elements_of(*_NORM_KINDS) * _NORM_PASSES,
+        # passes = ops the converter emits per instance norm (measured, planner_constants.json)
+        norm_elements=info.elements_of(*_NORM_KINDS) * measured("norm_passes"),
         elements=other,
         ops=sum(1 for layer in info.layers if layer.kind not in ("identity", "activation")),
     )
@@ -83,5 +81,5 @@ def estimate_size_bytes(info: ModelInfo, precision: str) -> int:
 
 def estimate_gzip_bytes(size_bytes: int, precision: str, gzip_factor: float = 1.0) -> int:
     """Estimated gzip size; ``gzip_factor`` < 1 models sparse or clustered weights."""
-    ratio = _GZIP_RATIO[_BITS_PER_WEIGHT[precision]]
+    ratio = measured(f"gzip_ratio.{_BITS_PER_WEIGHT[precision]}")
     return int(size_bytes * ratio * gzip_factor)

@@ -2,6 +2,11 @@
 
 Any size or mode is accepted: images are converted to the model's channels,
 resized to its input size and scaled to [0, 1].
+
+The source images are split, by file, into two disjoint sets: the *calibration* split
+(used for calibration, fine-tuning and every choice between variants) and the
+*held-out* split (used only for the fidelity a report states). Crops are taken from
+calibration images only, so no pixel of a held-out photo is ever trained on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ UNREADABLE_IMAGE_ERRORS = (
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,
 )
+# Share of the source images held out for reported fidelity (at least one).
+HELD_OUT_FRACTION = 0.3
 BUILTIN_SAMPLE_FILES = (
     "astronaut.png",
     "coffee.png",
@@ -38,12 +45,48 @@ BUILTIN_SAMPLE_FILES = (
 
 @dataclass
 class ImageSet:
-    """Images as float32 arrays (N, H, W, C) in [0, 1], plus what was skipped."""
+    """Images as float32 arrays (N, H, W, C) in [0, 1], plus what was skipped.
+
+    ``calibration`` holds the calibration split's whole images and ``train`` the same
+    plus their random crops; ``evaluation`` holds the held-out split. Without a split
+    (``held_out_fraction=0``) ``evaluation`` and ``calibration`` are the same images.
+    """
 
     train: np.ndarray
     evaluation: np.ndarray
     source: str
     skipped: list[str] = field(default_factory=list)
+    calibration: np.ndarray | None = None
+    calibration_files: list[str] = field(default_factory=list)
+    evaluation_files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.calibration is None:
+            self.calibration = self.evaluation
+
+    @property
+    def held_out(self) -> bool:
+        """True when evaluation images are disjoint from calibration and training."""
+        return bool(self.evaluation_files) and not (
+            set(self.evaluation_files) & set(self.calibration_files)
+        )
+
+    def splits(self) -> dict[str, dict[str, object]]:
+        """Names and counts of both splits, as report.json records them."""
+        return {
+            "calibration": {
+                "files": self.calibration_files,
+                "images": len(self.calibration_files),
+                "with_crops": int(len(self.train)),
+                "used_for": "calibration, fine-tuning and choices between variants",
+            },
+            "held_out": {
+                "files": self.evaluation_files,
+                "images": len(self.evaluation_files),
+                "disjoint": self.held_out,
+                "used_for": "reported fidelity",
+            },
+        }
 
 
 def open_image(path: Path, channels: int) -> Image.Image:
@@ -82,41 +125,80 @@ def _random_crops(image: Image.Image, count: int, rng: np.random.Generator) -> l
     return crops
 
 
+def held_out_indices(count: int, fraction: float, seed: int) -> set[int]:
+    """Which of ``count`` source images are held out (seeded, at least one)."""
+    if fraction <= 0:
+        return set()
+    held = max(1, round(count * fraction))
+    return {int(i) for i in np.random.default_rng(seed).permutation(count)[:held]}
+
+
 def images_from_paths(
     paths: list[Path],
     input_shape: tuple[int, int, int],
     source: str,
     crops_per_image: int = 4,
     seed: int = 0,
+    held_out_fraction: float = HELD_OUT_FRACTION,
 ) -> ImageSet:
-    """Load ``paths`` into an evaluation set (whole images) and a training set (plus crops)."""
+    """Load ``paths`` and split them by file into calibration (whole images plus crops)
+    and held-out evaluation images; ``held_out_fraction=0`` keeps all in both."""
     height, width, channels = input_shape
     rng = np.random.default_rng(seed)
-    whole, train, skipped = [], [], []
-    for path in paths:
+    held = held_out_indices(len(paths), held_out_fraction, seed)
+    calibration, evaluation, train, skipped = [], [], [], []
+    calibration_files, evaluation_files = [], []
+    for index, path in enumerate(paths):
         try:
             image = open_image(path, channels)
         except UNREADABLE_IMAGE_ERRORS as exc:
             skipped.append(f"{path.name}: {type(exc).__name__}")
             continue
-        whole.append(_to_array(image, height, width))
-        train.append(whole[-1])
+        whole = _to_array(image, height, width)
+        if index in held:
+            evaluation.append(whole)
+            evaluation_files.append(path.name)
+            continue
+        calibration.append(whole)
+        calibration_files.append(path.name)
+        train.append(whole)
         train.extend(
             _to_array(c, height, width) for c in _random_crops(image, crops_per_image, rng)
         )
-    if not whole:
+    if not calibration and not evaluation:
         detail = f" (unreadable: {', '.join(skipped[:3])})" if skipped else ""
         raise DataError(
             f"no readable image in {source}{detail}",
             f"put PNG or JPEG files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder",
         )
-    return ImageSet(np.stack(train), np.stack(whole), source, skipped)
+    if held and not (calibration and evaluation):
+        readable = len(calibration) + len(evaluation)
+        raise DataError(
+            f"{source} has {readable} readable image(s); at least 2 are needed",
+            "fidelity is measured on held-out images that calibration and fine-tuning "
+            "never see: add images",
+        )
+    if not held:
+        evaluation, evaluation_files = calibration, calibration_files
+    return ImageSet(
+        train=np.stack(train),
+        evaluation=np.stack(evaluation),
+        source=source,
+        skipped=skipped,
+        calibration=np.stack(calibration),
+        calibration_files=calibration_files,
+        evaluation_files=list(evaluation_files),
+    )
 
 
 def load_image_folder(
-    folder: Path, input_shape: tuple[int, int, int], crops_per_image: int = 4, seed: int = 0
+    folder: Path,
+    input_shape: tuple[int, int, int],
+    crops_per_image: int = 4,
+    seed: int = 0,
+    held_out_fraction: float = HELD_OUT_FRACTION,
 ) -> ImageSet:
-    """Read every image file in ``folder`` (not recursive)."""
+    """Read every image file in ``folder`` (not recursive), split as ``images_from_paths``."""
     if not folder.exists():
         raise DataError(f"data folder {folder} does not exist", "check the --data path")
     if not folder.is_dir():
@@ -127,7 +209,9 @@ def load_image_folder(
             f"data folder {folder} has no image files",
             f"add images with suffix {', '.join(sorted(IMAGE_SUFFIXES))}",
         )
-    return images_from_paths(paths, input_shape, str(folder), crops_per_image, seed)
+    return images_from_paths(
+        paths, input_shape, str(folder), crops_per_image, seed, held_out_fraction
+    )
 
 
 def builtin_sample_paths() -> list[Path]:

@@ -40,3 +40,16 @@ class PluginError(CompressorError):
 
 class StageError(CompressorError):
     """A pipeline stage failed on the model it was given."""
+
+
+class ConstraintsMissed(CompressorError):
+    """Under ``--strict``: the shipped result misses a constraint (the run is kept)."""
+
+    exit_code = 3
+
+    def __init__(
+        self, message: str, hint: str = "", report: dict | None = None, run_dir: str = ""
+    ) -> None:
+        super().__init__(message, hint)
+        self.report = report
+        self.run_dir = run_dir

@@ -65,10 +65,12 @@ def _fidelity_cells(fidelity: dict[str, Any], prefix: str) -> str:
 
 def _summary(report: dict[str, Any]) -> str:
     rows = []
+    # An estimate is compared with host latency only where the host is the target.
+    host_is_target = bool(report["profile"].get("runs_on_this_host"))
     for which in ("baseline", "result"):
         m = report[which]
         estimate, host = m.get("estimated_latency_ms"), m.get("host_latency_ms")
-        error = (estimate - host) / host * 100 if estimate and host else None
+        error = (estimate - host) / host * 100 if estimate and host and host_is_target else None
         rows.append(
             f"<tr><th>{which}</th><td>{_esc(m['precision'])}</td>"
             + _num(m["size_bytes"], f"{which}.size_bytes")
@@ -76,7 +78,13 @@ def _summary(report: dict[str, Any]) -> str:
             + _num(m.get("weight_zero_fraction"), f"{which}.weight_zero_fraction", 4)
             + _num(host, f"{which}.host_latency_ms")
             + _num(estimate, f"{which}.estimated_latency_ms")
-            + (f'<td class="num">{error:+.0f}%</td>' if error is not None else "<td>—</td>")
+            + (
+                f'<td class="num">{error:+.0f}%</td>'
+                if error is not None
+                else "<td><small>host is not the target</small></td>"
+                if not host_is_target
+                else "<td>—</td>"
+            )
             + _fidelity_cells(m.get("fidelity", {}), which)
             + "</tr>"
         )
@@ -86,19 +94,27 @@ def _summary(report: dict[str, Any]) -> str:
         "size (bytes)",
         "gzip (bytes)",
         "zero weights",
-        f"host latency ms ({report['baseline'].get('host_threads', '?')} thr)",
-        f"estimated ms ({report['profile']['name']})",
+        f"host latency ms, measured ({report['baseline'].get('host_threads', '?')} thr)",
+        f"latency ms on {report['profile']['name']}, estimated",
         "estimate vs host",
-        "metric",
+        "metric (measured)",
         "value",
-        "metric",
+        "metric (measured)",
         "value",
     ]
     ratios = report.get("ratios", {})
     ratio_text = ", ".join(
         f'{k} <b data-key="ratios.{k}" data-value="{v}">{v:g}×</b>' for k, v in ratios.items()
     )
-    return _table(headers, rows) + f"<p>Ratios baseline / result: {ratio_text}</p>"
+    provenance = report.get("provenance", {})
+    facts = " ".join(
+        f"{_esc(provenance[key])}." for key in ("host_latency", "fidelity") if key in provenance
+    )
+    return (
+        _table(headers, rows)
+        + f"<p>Ratios baseline / result (measured): {ratio_text}</p>"
+        + (f"<p><small>{facts}</small></p>" if facts else "")
+    )
 
 
 def _plan(report: dict[str, Any]) -> str:
@@ -113,14 +129,14 @@ def _plan(report: dict[str, Any]) -> str:
 
 
 def _stage_points(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Baseline then each stage, as ``{"measured": {...}, "estimated": {...}}``."""
     base = report["baseline"]
     points = [
         (
             "baseline (float32)",
             {
-                "size_bytes": base["size_bytes"],
-                "estimated_latency_ms": base.get("estimated_latency_ms"),
-                "fidelity": base.get("fidelity", {}),
+                "measured": {"size_bytes": base["size_bytes"], "fidelity": base.get("fidelity")},
+                "estimated": {"latency_ms": base.get("estimated_latency_ms")},
             },
         )
     ]
@@ -160,25 +176,130 @@ def _bar_chart(title: str, labels: list[str], values: list[float | None], unit: 
 
 
 def _charts(report: dict[str, Any]) -> str:
+    """Measured and estimated numbers never share a chart: sizes of ``.tflite`` files are
+    measured (a Keras stage's size is an estimate, listed in the table only), latency
+    per stage is the cost model's estimate, fidelity is measured."""
     points = _stage_points(report)
     labels = [label for label, _ in points]
-    sizes = [m.get("size_bytes", 0) / 1e6 for _, m in points]
-    latency = [m.get("estimated_latency_ms") for _, m in points]
-    metric, _ = _fidelity_value(points[0][1].get("fidelity", {}))
-    fidelity = [_fidelity_value(m.get("fidelity", {}))[1] for _, m in points]
+    measured_sizes = [
+        (label, m["measured"]["size_bytes"] / 1e6)
+        for label, m in points
+        if "size_bytes" in m.get("measured", {})
+    ]
+    latency = [m.get("estimated", {}).get("latency_ms") for _, m in points]
+    fidelities = [m.get("measured", {}).get("fidelity") or {} for _, m in points]
+    metric, _ = _fidelity_value(fidelities[0])
+    fidelity = [_fidelity_value(f)[1] for f in fidelities]
     rows = []
-    for (label, m), size in zip(points, sizes, strict=True):
-        estimate = " (est.)" if m.get("size_is_estimate") else ""
+    for (label, m), score in zip(points, fidelity, strict=True):
+        if "size_bytes" in m.get("measured", {}):
+            size = f"{m['measured']['size_bytes'] / 1e6:.3f} MB (measured)"
+        elif "size_bytes" in m.get("estimated", {}):
+            size = f"{m['estimated']['size_bytes'] / 1e6:.3f} MB (estimated)"
+        else:
+            size = "—"
+        estimate = m.get("estimated", {}).get("latency_ms")
         rows.append(
-            f"<tr><td>{_esc(label)}</td><td class='num'>{size:.3f} MB{estimate}</td>"
-            f"<td class='num'>{m.get('estimated_latency_ms') or '—'}</td>"
-            f"<td class='num'>{_fidelity_value(m.get('fidelity', {}))[1] or '—'}</td></tr>"
+            f"<tr><td>{_esc(label)}</td><td class='num'>{size}</td>"
+            f"<td class='num'>{'—' if estimate is None else f'{estimate:.3g}'}</td>"
+            f"<td class='num'>{'—' if score is None else score}</td></tr>"
         )
     return (
-        _bar_chart("size", labels, sizes, "MB")
-        + _bar_chart(f"estimated latency on {report['profile']['name']}", labels, latency, "ms")
-        + _bar_chart(f"fidelity ({metric or 'n/a'})", labels, fidelity, "")
-        + _table(["after", "size", "est. latency ms", metric or "fidelity"], rows)
+        _bar_chart(
+            "size of each .tflite (measured)",
+            [label for label, _ in measured_sizes],
+            [size for _, size in measured_sizes],
+            "MB",
+        )
+        + _bar_chart(f"latency on {report['profile']['name']} (estimated)", labels, latency, "ms")
+        + _bar_chart(f"fidelity ({metric or 'n/a'}, measured)", labels, fidelity, "")
+        + _table(
+            ["after", "size", "latency ms (estimated)", f"{metric or 'fidelity'} (measured)"],
+            rows,
+        )
+    )
+
+
+def _tradeoff_chart(search: dict[str, Any]) -> str:
+    """Measured candidates as points: latency (x) against fidelity (y), size as the radius;
+    the chosen one filled green, misses hollow."""
+    points = [
+        c
+        for c in search["candidates"]
+        if c.get("objective_latency_ms") is not None and c.get("fidelity_value") is not None
+    ]
+    if not points:
+        return ""
+    width, height, pad = 460, 260, 40
+    xs = [c["objective_latency_ms"] for c in points]
+    ys = [c["fidelity_value"] for c in points]
+    x_lo, x_hi = min(xs) * 0.9, max(xs) * 1.1
+    y_lo, y_hi = min(min(ys), search["constraints"].get("min_fidelity", 1.0)) - 0.01, 1.0
+    sizes = [c["measured"]["size_bytes"] for c in points]
+
+    def px(x: float) -> float:
+        return pad + (x - x_lo) / max(x_hi - x_lo, 1e-9) * (width - 2 * pad)
+
+    def py(y: float) -> float:
+        return height - pad - (y - y_lo) / max(y_hi - y_lo, 1e-9) * (height - 2 * pad)
+
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="trade-off">']
+    parts.append(
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        'stroke="#888"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>'
+        f'<text x="{width / 2 - 60}" y="{height - 8}" font-size="11">latency ms '
+        f"({_esc(search['latency'])[:40]})</text>"
+        f'<text x="2" y="{pad - 10}" font-size="11">fidelity (measured)</text>'
+    )
+    floor = search["constraints"].get("min_fidelity")
+    if floor is not None:
+        parts.append(
+            f'<line x1="{pad}" y1="{py(floor):.1f}" x2="{width - pad}" y2="{py(floor):.1f}" '
+            f'stroke="#b00" stroke-dasharray="4"/><text x="{width - pad - 70}" '
+            f'y="{py(floor) - 4:.1f}" font-size="10" fill="#b00">floor {floor:g}</text>'
+        )
+    for c, x, y, size in zip(points, xs, ys, sizes, strict=True):
+        chosen = c["status"].startswith("chosen")
+        radius = 4 + 8 * size / max(sizes)
+        fill = "#2a2" if chosen else ("none" if c["misses"] else "#4a7bd0")
+        parts.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius:.1f}" fill="{fill}" '
+            f'stroke="#333"><title>{_esc(c["pipeline"])}: {x:.3g} ms, {y:.4f}, '
+            f"{size / 1e6:.2f} MB</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _candidates(report: dict[str, Any]) -> str:
+    search = report.get("search")
+    if not search:
+        return "<p>No plan search ran (the plan was given).</p>"
+    rows = []
+    for i, c in enumerate(search["candidates"]):
+        m = c["measured"]
+        fidelity = c.get("fidelity_value")
+        rows.append(
+            f"<tr><td>{_esc(c['pipeline'])}</td>"
+            + _num(m.get("size_bytes"), f"search.candidates.{i}.measured.size_bytes")
+            + _num(c.get("objective_latency_ms"), f"search.candidates.{i}.objective_latency_ms")
+            + _num(fidelity, f"search.candidates.{i}.fidelity_value", 4)
+            + f"<td>{_esc(c['status'])}</td></tr>"
+        )
+    constraints = ", ".join(
+        f"{_esc(k)} {v:g} ({_esc(search['constraints']['sources'][k])})"
+        for k, v in search["constraints"].items()
+        if k != "sources"
+    )
+    return (
+        f"<p>Constraints: {constraints}. Latency: {_esc(search['latency'])}. "
+        f"Search took {search['seconds']:g} s.</p>"
+        + _table(
+            ["pipeline", "size bytes (measured)", "latency ms", "fidelity (measured)", "outcome"],
+            rows,
+        )
+        + _tradeoff_chart(search)
     )
 
 
@@ -232,6 +353,7 @@ def render_html(report: dict[str, Any], samples: dict[str, np.ndarray] | None) -
         f"{_esc(report.get('created', ''))} · compressor {_esc(report['compressor_version'])}</p>"
         f"<h2>Result</h2>{_summary(report)}"
         f"<h2>Plan</h2>{_plan(report)}"
+        f"<h2>Candidates measured</h2>{_candidates(report)}"
         f"<h2>Baseline and each stage</h2>{_charts(report)}"
         f"<h2>Delegate op coverage on {_esc(profile['name'])}</h2>{_coverage(report)}"
         f"<h2>Sample outputs</h2>{_samples(samples)}"

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compressor.core.constraints import Budgets, Constraints, primary_fidelity, resolve_constraints
 from compressor.core.context import ProgressCallback, RunContext
 from compressor.core.datasets import ImageSet, load_builtin_samples, load_image_folder
-from compressor.core.errors import CompressorError, PlanError
+from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError
 from compressor.core.model_info import ModelInfo
-from compressor.core.plan import Plan, load_plan, resolve_plan_steps
-from compressor.core.planner import plan_pipeline, to_plan
+from compressor.core.plan import Plan, StageSpec, load_plan, resolve_plan_steps
+from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
 from compressor.core.run_store import ERROR_FILE, create_run_dir, ensure_new_output
-from compressor.core.runner import build_report, finish_run, run_stages
+from compressor.core.runner import StageCache, build_report, finish_run, run_stages
+from compressor.core.search import SearchResult, search_plans
 from compressor.plugins.manager import PluginHost
 
 
@@ -71,17 +73,51 @@ def choose_plan(
     loaded: LoadedModel,
     host: PluginHost,
     model_path: Path | None = None,
-) -> tuple[Plan, str]:
-    """The user's plan, or the planner's choice for this profile and model."""
+) -> tuple[Plan, str, PlanningResult | None]:
+    """The user's plan, or the planner's choice for this profile and model (with the
+    planning result, whose ranking the search measures)."""
     if user_plan is not None:
         if user_plan.profile != profile.name:
             raise PlanError(
                 f"plan {plan_path} is for profile '{user_plan.profile}', not '{profile.name}'",
                 "drop --profile or make a plan for this profile",
             )
-        return user_plan, str(plan_path)
+        return user_plan, str(plan_path), None
     result = plan_pipeline(profile, loaded.info, host.strategies)
-    return to_plan(result, model_path and str(model_path)), "planner"
+    return to_plan(result, model_path and str(model_path)), "planner", result
+
+
+@dataclass
+class SearchOptions:
+    """What the user asked of the result and of the search for it."""
+
+    budgets: Budgets = field(default_factory=Budgets)
+    search: bool = True
+    budget_seconds: float | None = None
+    strict: bool = False
+
+
+def _plan_of_search(plan: Plan, search: SearchResult, planning: PlanningResult) -> Plan:
+    """The plan of the chosen candidate, each stage saying why it is there."""
+    same = search.chosen.label == planning.chosen.label
+    stages = [
+        StageSpec(
+            stage=spec.stage,
+            strategy=spec.strategy,
+            params=spec.params,
+            why=(planning.reasons.get(spec.stage) if same else None)
+            or f"measured: {search.chosen.status}",
+        )
+        for spec, _strategy, _config in search.chosen.steps
+    ]
+    measured = search.chosen.numbers or {}
+    predicted = {
+        **search.chosen.predicted,
+        "precision": measured.get("precision"),
+        "note": "the planner's estimate for the chosen candidate; report.json has what "
+        "was measured",
+    }
+    return plan.model_copy(update={"stages": stages, "predicted": predicted})
 
 
 def run_job(
@@ -95,8 +131,13 @@ def run_job(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     on_event: Callable[..., None] | None = None,
+    options: SearchOptions | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run the whole job; returns (run directory, report). Raises CompressorError on bad input."""
+    """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
+
+    With a planner-made plan (no ``--plan``) the planner's shortlist is built and measured
+    against the constraints first, and the best measured candidate runs."""
+    options = options or SearchOptions()
     user_plan = load_plan(plan_path) if plan_path is not None else None
     if profile_name is None:
         if user_plan is None:
@@ -105,10 +146,17 @@ def run_job(
     if model_path is None and user_plan is not None and user_plan.model:
         model_path = Path(user_plan.model)  # a plan made with --model remembers it
     profile = host.profiles.resolve(profile_name)
+    constraints = resolve_constraints(
+        ("command line", options.budgets),
+        ("plan", user_plan.budgets if user_plan else None),
+        (f"profile {profile.name}", profile.budgets),
+    )
     ensure_new_output(output)
     loaded = load_model(model_path, host, input_size)
     images = load_images(data, loaded.info.input_image_shape, seed)
-    plan, plan_source = choose_plan(user_plan, plan_path, profile, loaded, host, model_path)
+    plan, plan_source, planning = choose_plan(
+        user_plan, plan_path, profile, loaded, host, model_path
+    )
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, plan_source)
 
     run_dir = create_run_dir(output, profile.name)
@@ -121,6 +169,7 @@ def run_job(
         plan=plan,
         seed=seed,
         progress=progress or (lambda m, f: None),
+        constraints=constraints,
     )
 
     def notify(hook: str, **kwargs: Any) -> None:
@@ -128,17 +177,69 @@ def run_job(
         if on_event:
             on_event(hook, **kwargs)
 
+    cache = StageCache()
+    search: SearchResult | None = None
     try:
+        if planning is not None and options.search:
+            search = search_plans(
+                planning,
+                context,
+                constraints,
+                cache,
+                options.budget_seconds,
+                on_candidate=lambda label, n, total: (
+                    on_event("on_candidate_started", label=label, number=n, total=total)
+                    if on_event
+                    else None
+                ),
+            )
+            plan = _plan_of_search(plan, search, planning)
+            context.plan = plan
+            evaluate = [step for step in steps if step[0].stage == "evaluate"]
+            steps = [*(s for s in search.chosen.steps if s[0].stage != "evaluate"), *evaluate]
         plan.save(run_dir / "plan.yaml")
         loaded.info.save_json(run_dir / "model_info.json")
         notify("on_run_started", context=context)
-        artifact, records = run_stages(steps, context, notify, host.strategies.plugin_of)
+        artifact, records = run_stages(steps, context, notify, host.strategies.plugin_of, cache)
         if "baseline" not in context.results:
             raise PlanError("the plan has no evaluate stage that measured the result")
-        report = build_report(context, records, loaded.source, host.warnings)
+        notices = [w for w in (profile.isa_warning(),) if w] + host.profiles.notices
+        report = build_report(context, records, loaded.source, [*host.warnings, *notices])
+        report["constraints"] = _constraint_check(constraints, report, context)
+        if search is not None:
+            report["search"] = search.to_dict()
+        if report["constraints"]["misses"]:
+            report["warnings"].append(
+                "the result misses its constraints: " + "; ".join(report["constraints"]["misses"])
+            )
         finish_run(context, artifact, report)
     except BaseException as exc:
         (run_dir / ERROR_FILE).write_text(f"{exc}\n\n{traceback.format_exc()}", encoding="utf-8")
         raise
     notify("on_run_finished", context=context, report=report)
+    if options.strict and report["constraints"]["misses"]:
+        raise ConstraintsMissed(
+            f"run {run_dir}: the result misses {'; '.join(report['constraints']['misses'])}",
+            "the run directory holds the closest result; relax a constraint or add data",
+            report=report,
+            run_dir=str(run_dir),
+        )
     return run_dir, report
+
+
+def _constraint_check(
+    constraints: Constraints, report: dict[str, Any], context: RunContext
+) -> dict[str, Any]:
+    """The shipped result against the constraints, as measured by the evaluate stage."""
+    result = report["result"]
+    metric, fidelity = primary_fidelity(result["fidelity"])
+    host_target = context.profile.runs_on_this_host()
+    latency = result["host_latency_ms"] if host_target else result.get("estimated_latency_ms")
+    misses = constraints.misses(fidelity, latency, result["size_bytes"], result["gzip_bytes"])
+    return {
+        **constraints.to_dict(),
+        "fidelity_metric": metric,
+        "latency": "measured on this host" if host_target else "estimated",
+        "met": not misses,
+        "misses": [miss.text() for miss in misses],
+    }

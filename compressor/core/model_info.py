@@ -104,7 +104,7 @@ class ModelInfo:
 
     @property
     def has_instance_norm(self) -> bool:
-        """Instance norm breaks full-int8 quality and tfmot wrappers (DESIGN.md §4)."""
+        """Instance norm breaks full-int8 quality and tfmot wrappers (docs/measurements.md)."""
         return "instance_norm" in self.kinds()
 
     @property

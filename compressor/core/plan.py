@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compressor.core.constraints import Budgets
 from compressor.core.errors import PlanError
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
@@ -45,6 +46,7 @@ class Plan(BaseModel):
     profile: str
     model: str | None = None
     stages: list[StageSpec] = Field(min_length=1)
+    budgets: Budgets | None = None
     predicted: dict[str, Any] = Field(default_factory=dict)
     rejected: list[dict[str, str]] = Field(default_factory=list)
 

@@ -58,6 +58,7 @@ class Candidate:
     ssim: float
     fine_tune_stages: int
     coverage: Coverage | None = None  # predicted delegate coverage of the converted model
+    conversions: int = 0  # conversions the pipeline may run (a tie-breaker: cheaper first)
     score: float = 0.0
     budget_misses: list[str] = field(default_factory=list)
 
@@ -74,6 +75,11 @@ class Candidate:
     def label(self) -> str:
         """Readable pipeline, e.g. ``tfmot-qat -> tflite-full-int8``."""
         return " -> ".join(s.label for s in self.steps if s.stage != "evaluate")
+
+    @property
+    def length(self) -> int:
+        """Number of stages that act on the model (evaluate not counted)."""
+        return sum(1 for s in self.steps if s.stage != "evaluate")
 
 
 @dataclass
@@ -143,6 +149,7 @@ def _evaluate_candidate(profile: HardwareProfile, info: ModelInfo, view: Pipelin
         ssim=max(0.0, 1.0 - loss),
         fine_tune_stages=sum(1 for s in steps if s.estimate.fine_tunes),
         coverage=predict_coverage(final_info, profile, precision, _io_type(profile, precision)),
+        conversions=sum(s.estimate.conversions for s in steps),
     )
 
 
@@ -169,22 +176,46 @@ def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[str]:
         misses.append(f"gzip {candidate.gzip_bytes / 1e6:.2f} MB > {budgets.max_gzip_mb} MB")
     if budgets.max_latency_ms and candidate.latency_ms > budgets.max_latency_ms:
         misses.append(f"latency {candidate.latency_ms:.1f} ms > {budgets.max_latency_ms} ms")
-    if budgets.min_ssim and candidate.ssim < budgets.min_ssim:
-        misses.append(f"est. SSIM {candidate.ssim:.3f} < {budgets.min_ssim}")
+    floor = budgets.fidelity_floor
+    if floor and candidate.ssim < floor:
+        misses.append(f"est. SSIM {candidate.ssim:.3f} < {floor}")
     return misses
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:.3g}"
+
+
+def _shown_numbers(candidate: Candidate) -> tuple[str, ...]:
+    """The estimates as the plan prints them (equal tuples read as equal numbers)."""
+    coverage = f"{candidate.coverage.fraction:.0%}" if candidate.coverage else "-"
+    return (_ms(candidate.latency_ms), _mb(candidate.gzip_bytes), f"{candidate.ssim:.4f}", coverage)
 
 
 def _delta(chosen: Candidate, other: Candidate) -> str:
     text = (
-        f"{chosen.latency_ms:.1f} vs {other.latency_ms:.1f} ms, "
-        f"gzip {chosen.gzip_bytes / 1e6:.2f} vs {other.gzip_bytes / 1e6:.2f} MB, "
-        f"est. SSIM {chosen.ssim:.3f} vs {other.ssim:.3f}"
+        f"est. {_ms(chosen.latency_ms)} vs {_ms(other.latency_ms)} ms, "
+        f"est. gzip {_mb(chosen.gzip_bytes)} vs {_mb(other.gzip_bytes)} MB, "
+        f"est. SSIM {chosen.ssim:.4f} vs {other.ssim:.4f}"
     )
     if chosen.coverage and other.coverage and chosen.fully_delegated != other.fully_delegated:
         text += (
             f", delegate coverage {chosen.coverage.fraction:.0%} vs {other.coverage.fraction:.0%}"
         )
     return text
+
+
+def _comparison(chosen: Candidate, rival: Candidate, rival_label: str) -> str:
+    """Why ``chosen`` ranks above ``rival``; a tie is called a tie, never 'beats X vs X'."""
+    if _shown_numbers(chosen) == _shown_numbers(rival):
+        if chosen.length < rival.length:
+            return f"ties with {rival_label} on every estimate; the shorter pipeline wins"
+        return f"ties with {rival_label} on every estimate (order by name decides)"
+    return f"beats {rival_label}: {_delta(chosen, rival)}"
 
 
 def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
@@ -209,7 +240,10 @@ def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
             continue
         rival_step = rival.step(stage)
         rival_label = rival_step.label if rival_step else "skipping it"
-        text = f"beats {rival_label}: {_delta(chosen, rival)}"
+        others = [s.label for s in rival.steps if s.stage not in (stage, "evaluate")]
+        if others != [s.label for s in chosen.steps if s.stage not in (stage, "evaluate")]:
+            rival_label += f" (in {rival.label})"
+        text = _comparison(chosen, rival, rival_label)
         if mine:
             reasons[stage] = f"{note}; {text}" if note else text
         else:
@@ -250,13 +284,21 @@ def plan_pipeline(
         candidate.score = _score(candidate, baseline, profile)
         candidate.budget_misses = _budget_misses(candidate, profile)
     # Within budget first, then fully delegated (a fallback op splits the graph and
-    # costs a CPU round trip the latency model does not see), then score.
+    # costs a CPU round trip the latency model does not see), then score; on a tie the
+    # shorter pipeline wins (a stage with no predicted effect never earns its place).
     ranked = sorted(
         candidates,
-        key=lambda c: (bool(c.budget_misses), not c.fully_delegated, c.score, c.label),
+        key=lambda c: (
+            bool(c.budget_misses),
+            not c.fully_delegated,
+            round(c.score, 9),
+            c.length,
+            c.conversions,
+            c.label,
+        ),
     )
     chosen = ranked[0]
-    warnings = []
+    warnings = [w for w in (profile.isa_warning(),) if w]
     if chosen.budget_misses:
         warnings.append(
             f"no pipeline meets {profile.name}'s budgets; "
@@ -317,9 +359,14 @@ def _rejections(
                 )
             else:
                 best = next(c for c in ranked if (c.step(stage) and c.step(stage).label == label))
-                reason = f"feasible, scores worse ({best.score:.3f} vs {chosen.score:.3f}): " + (
-                    _delta(best, chosen)
-                )
+                if _shown_numbers(best) == _shown_numbers(chosen):
+                    reason = "feasible, no predicted effect: ties with the chosen pipeline"
+                else:
+                    reason = f"feasible, scores worse ({best.score:.3f} vs {chosen.score:.3f}"
+                    others = [s.label for s in best.steps if s.stage not in (stage, "evaluate")]
+                    if others:
+                        reason += f", best with it: {best.label}"
+                    reason += "): " + _delta(best, chosen)
             rejections.append(Rejection(stage, label, reason))
     return rejections
 

@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compressor.core.constraints import Budgets
 from compressor.core.errors import ProfileError
 from compressor.core.validation import describe_validation_error
 
@@ -37,15 +38,6 @@ class PrecisionSpec(_Strict):
     )
 
 
-class Budgets(_Strict):
-    """Hard limits a plan must meet; a plan that misses one is rejected."""
-
-    max_size_mb: float | None = Field(default=None, gt=0, description="Max .tflite size (MB)")
-    max_gzip_mb: float | None = Field(default=None, gt=0, description="Max gzip size (MB)")
-    max_latency_ms: float | None = Field(default=None, gt=0, description="Max target latency")
-    min_ssim: float | None = Field(default=None, gt=0, le=1, description="Min estimated SSIM")
-
-
 class Objective(_Strict):
     """Weights of the planner's score: lower score wins among plans within budget."""
 
@@ -62,6 +54,12 @@ class HardwareProfile(_Strict):
     description: str
     runtime: Literal["litert"] = "litert"
     delegate: Literal["xnnpack", "gpu", "edgetpu", "nnapi", "reference"]
+    arch: Literal["x86_64", "arm64"] | None = Field(
+        default=None, description="CPU architecture of the target (CPU delegates)"
+    )
+    isa: list[str] = Field(
+        default_factory=list, description="ISA features the numbers assume, e.g. avx512_vnni"
+    )
     precisions: dict[Precision, PrecisionSpec] = Field(
         min_length=1, description="Precisions the target executes, with throughput"
     )
@@ -75,15 +73,39 @@ class HardwareProfile(_Strict):
     max_tensor_dims: int | None = Field(default=None, ge=1, description="Max non-unit tensor dims")
     channel_alignment: int = Field(default=1, ge=1, description="Channel multiple the target likes")
     per_op_overhead_us: float = Field(default=5.0, ge=0, description="Fixed cost per op dispatch")
-    at_risk_ssim_loss: float = Field(
-        default=0.03, gt=0, lt=1, description="Estimated SSIM loss above which QAT is planned"
-    )
     budgets: Budgets = Budgets()
     objective: Objective = Objective()
 
     def runs(self, precision: str) -> bool:
         """True when the target executes ``precision``."""
         return precision in self.precisions
+
+    def runs_on_this_host(self) -> bool:
+        """True when the target's runtime is this machine (a CPU delegate on this host's
+        architecture): then host latency is the target's latency."""
+        from compressor.core.host import host_arch
+
+        return self.delegate in ("xnnpack", "reference") and self.arch == host_arch()
+
+    def isa_warning(self) -> str | None:
+        """A one-line warning when this host lacks ISA features the profile assumes."""
+        missing = self.missing_isa()
+        if not missing:
+            return None
+        return (
+            f"{self.name} assumes {', '.join(missing)}, which this host lacks: its latency "
+            "estimates do not hold here (runs measure latency instead); "
+            "`--profile host` uses rates measured on this machine"
+        )
+
+    def missing_isa(self) -> list[str]:
+        """ISA features this profile's rates assume that this host lacks (only for a
+        profile of this host's architecture): then its estimates do not hold here."""
+        from compressor.core.host import host_arch, host_isa
+
+        if self.arch != host_arch():
+            return []
+        return [feature for feature in self.isa if feature not in host_isa()]
 
     def int8_io_type(self) -> str:
         """I/O type of a full-int8 model for this target: its first integer type, else float."""
@@ -140,6 +162,7 @@ class ProfileRegistry:
     def __init__(self) -> None:
         self._profiles: dict[str, LoadedProfile] = {}
         self.current_plugin = "compressor"
+        self.notices: list[str] = []  # e.g. "calibrated this host's profile"
 
     def add_file(self, path: str | Path) -> HardwareProfile:
         """Load a profile YAML file and register it under its ``name``."""
@@ -178,10 +201,21 @@ class ProfileRegistry:
             return load_profile_file(candidate)
         if name_or_path in self._profiles:
             return self._profiles[name_or_path].profile
+        if name_or_path == "host":
+            return self.host_profile()
         raise ProfileError(
             f"unknown profile '{name_or_path}'",
-            f"choose one of: {', '.join(self.names())}, or pass a YAML file path",
+            f"choose one of: {', '.join(self.names())}, host, or pass a YAML file path",
         )
+
+    def host_profile(self) -> HardwareProfile:
+        """This machine's profile (``--profile host``): cached, or calibrated now."""
+        from compressor.core.host_profile import base_profile_name, load_or_calibrate
+
+        profile, calibrated = load_or_calibrate(self.resolve(base_profile_name()))
+        if calibrated:
+            self.notices.append(f"calibrated this host's profile ({profile.description})")
+        return profile
 
 
 def builtin_profile_paths() -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,36 +49,98 @@ def save_stage_output(artifact: Artifact, folder: Path) -> Path:
     return path
 
 
+@dataclass
+class CachedStage:
+    """A stage output kept for re-use, with what applying it changed in the context."""
+
+    artifact: Artifact
+    model_info: Any
+    notes: list[str]
+    seconds: float
+
+
+class StageCache:
+    """Outputs of pipeline prefixes, keyed by the prefix's strategies, params and seed:
+    candidates that share a prefix (the same pruning, distillation, ...) build it once."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, CachedStage] = {}
+
+    @staticmethod
+    def key(steps: list[tuple[StageSpec, Strategy, StrategyConfig]], seed: int) -> tuple:
+        """The cache key of a prefix of steps."""
+        parts = tuple(
+            (spec.stage, strategy.name, json.dumps(config.model_dump(), sort_keys=True))
+            for spec, strategy, config in steps
+        )
+        return (*parts, seed)
+
+    def get(self, key: tuple) -> CachedStage | None:
+        """The cached output of a prefix, if built."""
+        return self._entries.get(key)
+
+    def put(self, key: tuple, entry: CachedStage) -> None:
+        """Remember a prefix's output."""
+        self._entries[key] = entry
+
+
+def apply_step(
+    steps: list[tuple[StageSpec, Strategy, StrategyConfig]],
+    index: int,
+    artifact: Artifact,
+    context: RunContext,
+    cache: StageCache | None = None,
+) -> tuple[Artifact, float, bool]:
+    """Apply step ``index`` of ``steps`` to ``artifact`` (or take it from ``cache``);
+    returns (output, seconds it took to build, whether it came from the cache)."""
+    spec, strategy, config = steps[index]
+    key = StageCache.key(steps[: index + 1], context.seed) if cache is not None else None
+    cached = cache.get(key) if cache is not None and spec.stage != "evaluate" else None
+    if cached is not None:
+        context.model_info = cached.model_info
+        context.notes.extend(cached.notes)
+        return cached.artifact, cached.seconds, True
+    notes_before = len(context.notes)
+    start = time.perf_counter()
+    try:
+        output = strategy.apply(artifact, context, config)
+    except CompressorError:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise StageError(
+            f"stage {spec.stage} ({strategy.name}) failed: {type(exc).__name__}: {message[:300]}",
+            "run with --debug for the traceback",
+        ) from exc
+    seconds = time.perf_counter() - start
+    if cache is not None and spec.stage != "evaluate":
+        entry = CachedStage(output, context.model_info, context.notes[notes_before:], seconds)
+        cache.put(key, entry)
+    return output, seconds, False
+
+
 def run_stages(
     steps: list[tuple[StageSpec, Strategy, StrategyConfig]],
     context: RunContext,
     notify: Any,
     plugin_of: Any,
+    cache: StageCache | None = None,
 ) -> tuple[Artifact, list[dict[str, Any]]]:
-    """Run every step in order; returns the final artifact and per-stage records."""
+    """Run every step in order; returns the final artifact and per-stage records.
+
+    Stages already built by the plan search come from ``cache`` (their record says so)."""
     artifact = Artifact(keras_model=context.float_model)
     records = []
-    for number, (spec, strategy, config) in enumerate(steps, start=1):
-        params = config.model_dump()
+    for number, (spec, strategy, _config) in enumerate(steps, start=1):
+        params = _config.model_dump()
         notify(
             "on_stage_started", stage=spec.stage, strategy=strategy, params=params, context=context
         )
-        start = time.perf_counter()
-        try:
-            artifact = strategy.apply(artifact, context, config)
-        except CompressorError:
-            raise
-        except Exception as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise StageError(
-                f"stage {spec.stage} ({strategy.name}) failed: "
-                f"{type(exc).__name__}: {message[:300]}",
-                "run with --debug for the traceback",
-            ) from exc
-        seconds = time.perf_counter() - start
+        artifact, seconds, reused = apply_step(steps, number - 1, artifact, context, cache)
         if spec.stage in _REFERENCE_STAGES and artifact.keras_model is not None:
             context.float_model = artifact.keras_model
             context._float_outputs.clear()
+            context._float_tflite.clear()
         metrics = stage_snapshot(artifact, context) if spec.stage != "evaluate" else None
         folder = context.run_dir / "stages" / f"{number:02d}-{spec.stage}-{strategy.name}"
         output = save_stage_output(artifact, folder)
@@ -96,6 +159,7 @@ def run_stages(
                 "plugin": plugin_of(strategy.name),
                 "params": params,
                 "seconds": round(seconds, 3),
+                **({"built_by": "plan search (re-used)"} if reused else {}),
                 "output": str(output.relative_to(context.run_dir)),
                 "facts": {k: v for k, v in artifact.facts.items() if _is_plain(v)},
                 **({"metrics": metrics} if metrics else {}),
@@ -124,6 +188,7 @@ def build_report(
             "name": context.profile.name,
             "delegate": context.profile.delegate,
             "threads": context.profile.threads,
+            "runs_on_this_host": context.profile.runs_on_this_host(),
         },
         "model": {
             "source": model_source,
@@ -135,8 +200,7 @@ def build_report(
         },
         "data": {
             "source": context.images.source,
-            "train_images": int(len(context.images.train)),
-            "evaluation_images": int(len(context.images.evaluation)),
+            "splits": context.images.splits(),
             "skipped": context.images.skipped,
         },
         "plan": context.plan.model_dump(exclude_none=True) if context.plan else None,
@@ -149,8 +213,47 @@ def build_report(
             "host_latency": round(baseline["host_latency_ms"] / result["host_latency_ms"], 3),
         },
         "artifact": FINAL_ARTIFACT,
+        "provenance": provenance(context),
         "notes": context.notes,
         "warnings": warnings,
+    }
+
+
+MEASURED_KEYS = (
+    "size_bytes",
+    "gzip_bytes",
+    "weight_zero_fraction",
+    "host_latency_ms",
+    "host_latency_p90_ms",
+    "fidelity",
+)
+
+
+def provenance(context: RunContext) -> dict[str, Any]:
+    """Which report numbers were measured and which estimated, and by what."""
+    from compressor.core.measured_constants import provenance as constants_provenance
+
+    host_target = context.profile.runs_on_this_host()
+    return {
+        "measured": [f"{which}.{key}" for which in ("baseline", "result") for key in MEASURED_KEYS]
+        + ["result.op_coverage", "stages[].metrics.measured"],
+        "estimated": [
+            "baseline.estimated_latency_ms",
+            "result.estimated_latency_ms",
+            "stages[].metrics.estimated",
+        ],
+        "host_latency": (
+            f"measured on this host, which runs {context.profile.name}'s runtime"
+            if host_target
+            else f"measured on this host's CPU; {context.profile.name} runs elsewhere "
+            f"({context.profile.delegate}): its latency is the estimate"
+        ),
+        "fidelity": (
+            f"measured on {len(context.images.evaluation)} held-out images"
+            if context.images.held_out
+            else "measured on calibration images (no held-out split)"
+        ),
+        "estimates_from": {"cost_model": context.profile.name, **constants_provenance()},
     }
 
 

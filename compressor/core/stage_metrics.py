@@ -1,8 +1,9 @@
 """A quick measurement after every stage, so reports can chart baseline → each stage.
 
-Keras outputs are measured by estimated size and latency (cost model) and by fidelity on
-a few evaluation images; ``.tflite`` outputs by their real and gzip size and fidelity
-through LiteRT. Host latency is measured once, by the evaluate stage.
+Fidelity is measured after every stage on a few held-out images; a ``.tflite`` output's
+size is measured, a Keras output's size and every stage's target latency are estimated
+by the cost model (kept apart in ``measured`` and ``estimated``). Host latency is
+measured once, by the evaluate stage.
 """
 
 from __future__ import annotations
@@ -20,26 +21,34 @@ SAMPLE_IMAGES = 4
 
 
 def stage_snapshot(artifact: Artifact, context: RunContext) -> dict[str, Any]:
-    """Size, estimated latency and fidelity (vs the float model) of a stage's output."""
-    from compressor.strategies.evaluate import gzip_size
+    """What is known of a stage's output, split into what was ``measured`` (fidelity on
+    held-out images; size of a ``.tflite``) and what is ``estimated`` by the cost model
+    (size of a Keras model, target latency)."""
+    from compressor.core.measurement import gzip_size
 
     images = context.images.evaluation[:SAMPLE_IMAGES]
     reference = context.float_outputs("evaluation")[:SAMPLE_IMAGES]
     precision = artifact.facts.get("precision", "float32") if artifact.is_tflite else "float32"
-    snapshot: dict[str, Any] = {"precision": precision, "params": context.model_info.params}
+    measured: dict[str, Any] = {}
+    estimated: dict[str, Any] = {}
     if artifact.is_tflite:
         from compressor.core.tflite_runtime import TFLiteModel
 
         outputs = TFLiteModel(artifact.tflite_bytes).predict(images)
-        snapshot["size_bytes"] = len(artifact.tflite_bytes)
-        snapshot["gzip_bytes"] = gzip_size(artifact.tflite_bytes)
+        measured["size_bytes"] = len(artifact.tflite_bytes)
+        measured["gzip_bytes"] = gzip_size(artifact.tflite_bytes)
     else:
         outputs = np.asarray(artifact.keras_model.predict(images, verbose=0), dtype=np.float32)
-        snapshot["size_bytes"] = estimate_size_bytes(context.model_info, "float32")
-        snapshot["size_is_estimate"] = True
+        estimated["size_bytes"] = estimate_size_bytes(context.model_info, "float32")
     if context.profile.runs(precision):
-        snapshot["estimated_latency_ms"] = round(
+        estimated["latency_ms"] = round(
             estimate_latency_ms(context.profile, context.model_info, precision), 3
         )
-    snapshot["fidelity"] = compare_outputs(reference, outputs)
-    return snapshot
+    measured["fidelity"] = compare_outputs(reference, outputs)
+    measured["fidelity_images"] = int(len(images))
+    return {
+        "precision": precision,
+        "params": context.model_info.params,
+        "measured": measured,
+        "estimated": estimated,
+    }

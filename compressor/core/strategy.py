@@ -65,6 +65,7 @@ class Estimate:
     ssim_loss: float = 0.0  # expected SSIM loss vs the float model
     quant_loss_scale: float = 1.0  # how much this stage shrinks int8 quantization loss (QAT)
     fine_tunes: bool = False  # the stage trains (costs time, needs data)
+    conversions: int = 0  # model conversions the stage may run (breaks ties: cheaper first)
     note: str = ""
 
 

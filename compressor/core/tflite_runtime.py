@@ -83,27 +83,68 @@ class LatencyStats:
     threads: int
 
 
-def measure_latency(
-    model: bytes, example: np.ndarray, threads: int, runs: int = 20, warmup: int = 3
-) -> LatencyStats:
-    """Time ``runs`` invocations (after ``warmup``) of ``model`` on one ``example``."""
+def _timed_runner(model: bytes, example: np.ndarray, threads: int, warmup: int) -> TFLiteModel:
     runner = TFLiteModel(model, threads)
     runner.interpreter.set_tensor(
         runner.input_detail["index"], _to_input(example[None, ...], runner.input_detail)
     )
     for _ in range(warmup):
         runner.interpreter.invoke()
+    return runner
+
+
+def _time_invocations(runner: TFLiteModel, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         runner.interpreter.invoke()
         times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def _stats(times: list[float], threads: int) -> LatencyStats:
     return LatencyStats(
         median_ms=float(np.median(times)),
         p90_ms=float(np.percentile(times, 90)),
-        runs=runs,
+        runs=len(times),
         threads=threads,
     )
+
+
+def measure_latency(
+    model: bytes, example: np.ndarray, threads: int, runs: int = 20, warmup: int = 3
+) -> LatencyStats:
+    """Time ``runs`` invocations (after ``warmup``) of ``model`` on one ``example``."""
+    runner = _timed_runner(model, example, threads, warmup)
+    return _stats(_time_invocations(runner, runs), threads)
+
+
+def interleaved_stats(
+    models: dict[str, bytes],
+    example: np.ndarray,
+    threads: int,
+    rounds: int = 5,
+    runs: int = 4,
+    warmup: int = 3,
+) -> dict[str, LatencyStats]:
+    """Latency of each model from ``rounds`` × ``runs`` invocations taken round-robin, so
+    that load from other processes hits every model alike and their ratio stays fair."""
+    runners = {
+        label: _timed_runner(data, example, threads, warmup) for label, data in models.items()
+    }
+    times: dict[str, list[float]] = {label: [] for label in models}
+    for _ in range(rounds):
+        for label, runner in runners.items():
+            times[label].extend(_time_invocations(runner, runs))
+    return {label: _stats(values, threads) for label, values in times.items()}
+
+
+def interleaved_latency(
+    models: dict[str, bytes], example: np.ndarray, threads: int, rounds: int = 5, runs: int = 5
+) -> dict[str, float]:
+    """Median latency (ms) of each model, measured round-robin (``interleaved_stats``)."""
+    stats = interleaved_stats(models, example, threads, rounds, runs)
+    return {label: round(value.median_ms, 2) for label, value in stats.items()}
 
 
 @dataclass(frozen=True)

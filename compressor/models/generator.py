@@ -1,7 +1,7 @@
 """Johnson et al. (2016) feed-forward style-transfer generator, configurable for students.
 
 Upsample + conv (not transposed conv) avoids checkerboard artefacts; zero padding is
-used because reflection padding is not an XNNPACK/GPU-delegate op (DESIGN.md §4).
+used because reflection padding is not an XNNPACK/GPU-delegate op (docs/measurements.md).
 Output is in [0, 1] through a sigmoid.
 """
 

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.qat",
     "compressor.strategies.fuse",
     "compressor.strategies.quantize",
+    "compressor.strategies.mixed_precision",
     "compressor.strategies.evaluate",
 )
 BLOCK_ENV = "COMPRESSOR_BLOCK_PLUGINS"

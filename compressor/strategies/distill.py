@@ -11,6 +11,7 @@ from pydantic import Field
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
+from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import (
     Estimate,
@@ -28,13 +29,11 @@ from compressor.models.generator_spec import (
 )
 from compressor.plugins import hookimpl
 
-# Measured on the demo generator (benchmarks/style_transfer.py, 256x256, 300 steps on
-# 128 crops, pixel loss): the batch-norm twin reaches SSIM 0.87 vs the teacher in float
-# (1000 steps at lr 1e-3: 0.83), 0.65-0.80 after full int8 — about what post-training
-# int8 of the instance-norm teacher gives, at 2.4x lower int8 latency (no norm math).
-NORM_SWAP_LOSS = 0.15
-# Students (300 distillation steps): width x0.5, 5 blocks measured SSIM 0.57 vs the teacher.
-STUDENT_BASE_LOSS = 0.35
+# Students (300 distillation steps): the one shape measured (width x0.5, 5 blocks, plain
+# convs) reached SSIM 0.569 vs the teacher at 256x256 (benchmarks/style_transfer.py,
+# x86-cpu-rt row; docs/measurements.md). Other shapes are not measured: they get the
+# same loss (the planner cannot tell them apart on fidelity).
+STUDENT_LOSS = 0.431
 
 
 class DistillConfig(StrategyConfig):
@@ -141,7 +140,7 @@ class NormSwap(Strategy):
     """Instance norm → batch norm (foldable, int8- and EdgeTPU-friendly), distilled.
 
     The planner offers it when the target needs full int8 and the generator has
-    instance norm (whose int8 mean/variance math costs quality, DESIGN.md §4).
+    instance norm (whose int8 mean/variance math costs quality, docs/measurements.md).
     """
 
     name = "norm-swap"
@@ -167,7 +166,7 @@ class NormSwap(Strategy):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         return Estimate(
-            ssim_loss=NORM_SWAP_LOSS,
+            ssim_loss=measured("ssim_loss.norm_swap"),
             fine_tunes=True,
             note="instance norm breaks full int8: batch norm folds into convs",
         )
@@ -230,11 +229,8 @@ class StudentDistill(Strategy):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         config = self.Config.model_validate(params)
-        teacher = _teacher_config(info)
-        scale = config.width / teacher.width if teacher else config.width
-        loss = STUDENT_BASE_LOSS + (0.05 if config.depthwise else 0.0) + 0.1 * (1 - min(scale, 1))
         return Estimate(
-            ssim_loss=loss,
+            ssim_loss=STUDENT_LOSS,
             fine_tunes=True,
             note=f"student width {config.width:g}, {config.residual_blocks} blocks"
             + (", depthwise" if config.depthwise else ""),

@@ -16,6 +16,7 @@ from compressor.core.context import RunContext
 from compressor.core.errors import StageError
 from compressor.core.finetune import fine_tune_on_float
 from compressor.core.keras_io import clone_keras_model
+from compressor.core.measured_constants import measured, measured_curve
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import (
     Estimate,
@@ -138,7 +139,8 @@ class _PruneBase(Strategy):
 class MagnitudePrune(_PruneBase):
     """Unstructured magnitude pruning with a PolynomialDecay schedule.
 
-    Shrinks the gzip (download) size; TFLite latency is unchanged (DESIGN.md §4).
+    Shrinks the gzip (download) size; TFLite latency is unchanged
+    (docs/measurements.md).
     """
 
     name = "magnitude-prune"
@@ -151,8 +153,8 @@ class MagnitudePrune(_PruneBase):
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         sparsity = float(params.get("target_sparsity", 0.5))
         return Estimate(
-            gzip_factor=1.0 - 0.8 * sparsity,
-            ssim_loss=0.01 + 0.04 * sparsity**2,
+            gzip_factor=measured_curve("gzip_factor.magnitude_prune", sparsity, (0.0, 1.0)),
+            ssim_loss=measured_curve("ssim_loss.magnitude_prune", sparsity, (0.0, 0.0)),
             fine_tunes=True,
             note=f"{sparsity:.0%} zeros: smaller gzip, same latency",
         )
@@ -188,8 +190,8 @@ class TwoFourPrune(_PruneBase):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         return Estimate(
-            gzip_factor=0.62,
-            ssim_loss=0.02,
+            gzip_factor=measured("gzip_factor.prune_2x4"),
+            ssim_loss=measured("ssim_loss.prune_2x4"),
             fine_tunes=True,
             note="50% zeros in a 2:4 pattern: smaller gzip, same latency on CPU/GPU delegates",
         )

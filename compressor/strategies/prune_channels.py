@@ -13,6 +13,7 @@ from compressor.core.channels import GROUPS_KEY, prune_channels, scale_info
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
 from compressor.core.finetune import fine_tune_on_float
+from compressor.core.measured_constants import measured_curve
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import (
     Estimate,
@@ -61,7 +62,7 @@ class ChannelPrune(Strategy):
         smaller = scale_info(info, config.keep, config.alignment)
         share = 1 - smaller.macs / info.macs if info.macs else 0.0
         return Estimate(
-            ssim_loss=0.02 + 0.3 * (1 - config.keep) ** 2,
+            ssim_loss=measured_curve("ssim_loss.prune_channels", config.keep, (1.0, 0.0)),
             fine_tunes=True,
             note=f"keeps {config.keep:.0%} of filters: {share:.0%} fewer MACs (latency drops)",
         )

@@ -11,6 +11,7 @@ from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.conversion import configure_converter
 from compressor.core.errors import StageError
+from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.native_logs import quiet_native_logs
 from compressor.core.profiles import HardwareProfile
@@ -24,12 +25,8 @@ from compressor.core.strategy import (
 )
 from compressor.plugins import hookimpl
 
-# Expected SSIM loss vs float on the Johnson generator: DESIGN.md §4 measured 0.79 at
-# 256² on random inputs; here the 128² default on real photos measured 0.67.
-FULL_INT8_LOSS_INSTANCE_NORM = 0.3
-FULL_INT8_LOSS = 0.01
-DYNAMIC_INT8_LOSS = 0.007
-FLOAT16_LOSS = 0.0005
+# Expected SSIM losses vs the float model come from benchmarks/planner_constants.py
+# (compressor/core/planner_constants.json: host, date and how each was measured).
 
 
 class _ConvertConfig(StrategyConfig):
@@ -98,6 +95,12 @@ class Float32Conversion(_TFLiteConversion):
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         return Estimate(precision="float32")
 
+    def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
+        """Convert; the untouched float model's conversion is the run's baseline, made once."""
+        if artifact.keras_model is not None and artifact.keras_model is context.float_model:
+            return artifact.with_tflite(context.float_tflite(), precision="float32")
+        return super().apply(artifact, context, config)
+
 
 class Float16Conversion(_TFLiteConversion):
     """float16 weights; GPU delegates compute in fp16, CPUs dequantize to fp32."""
@@ -107,7 +110,7 @@ class Float16Conversion(_TFLiteConversion):
     produces_precision = "float16"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="float16", ssim_loss=FLOAT16_LOSS)
+        return Estimate(precision="float16", ssim_loss=measured("ssim_loss.float16"))
 
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "float16")
@@ -122,7 +125,7 @@ class DynamicRangeInt8(_TFLiteConversion):
     produces_precision = "dynamic_int8"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="dynamic_int8", ssim_loss=DYNAMIC_INT8_LOSS)
+        return Estimate(precision="dynamic_int8", ssim_loss=measured("ssim_loss.dynamic_int8"))
 
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "dynamic_int8")
@@ -131,7 +134,9 @@ class DynamicRangeInt8(_TFLiteConversion):
 
 def full_int8_loss(info: ModelInfo) -> float:
     """Expected SSIM loss of post-training full int8 for this model."""
-    return FULL_INT8_LOSS_INSTANCE_NORM if info.has_instance_norm else FULL_INT8_LOSS
+    if info.has_instance_norm:
+        return measured("ssim_loss.full_int8_instance_norm")
+    return measured("ssim_loss.full_int8")
 
 
 class FullInteger(_TFLiteConversion):
@@ -175,27 +180,31 @@ class FullInteger(_TFLiteConversion):
         fallback = super().apply(Artifact(keras_model=artifact.pre_qat_model), context, config)
         qat_score = _match_score(converted.tflite_bytes, context)
         ptq_score = _match_score(fallback.tflite_bytes, context)
+        scores = {"qat_match": round(qat_score, 5), "ptq_match": round(ptq_score, 5)}
         if qat_score >= ptq_score:
             context.note(
-                f"{self.name}: QAT model kept (match {qat_score:.4f} vs post-training "
-                f"{ptq_score:.4f})"
+                f"{self.name}: QAT model kept: matches the float model {qat_score:.4f} vs "
+                f"post-training int8 {ptq_score:.4f} (+{qat_score - ptq_score:.4f}, "
+                "calibration images)"
             )
-            return converted.with_tflite(converted.tflite_bytes, qat_kept=True)
+            return converted.with_tflite(converted.tflite_bytes, qat_kept=True, **scores)
         context.note(
-            f"{self.name}: QAT model converted worse than post-training quantization "
-            f"(match {qat_score:.4f} vs {ptq_score:.4f}); kept post-training int8"
+            f"{self.name}: QAT discarded: it converted worse than post-training int8 "
+            f"(match {qat_score:.4f} vs {ptq_score:.4f}, -{ptq_score - qat_score:.4f}, "
+            "calibration images); kept post-training int8"
         )
-        return converted.with_tflite(fallback.tflite_bytes, qat_kept=False)
+        return converted.with_tflite(fallback.tflite_bytes, qat_kept=False, **scores)
 
 
 def _match_score(model: bytes, context: RunContext) -> float:
     """How closely a .tflite matches the float model (higher is better): SSIM,
-    top-1 agreement, or negative mean absolute error."""
+    top-1 agreement, or negative mean absolute error — on calibration images, so the
+    held-out images that the report scores never take part in the choice."""
     from compressor.core.fidelity import compare_outputs
     from compressor.core.tflite_runtime import TFLiteModel
 
-    images = context.images.evaluation[:8]
-    reference = context.float_outputs("evaluation")[:8]
+    images = context.images.calibration[:8]
+    reference = context.float_outputs("calibration")[:8]
     metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
     for key in ("ssim", "top1_agreement"):
         if key in metrics:
@@ -219,7 +228,7 @@ class Int16x8(_TFLiteConversion):
         return Support.yes()
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="int16x8", ssim_loss=FLOAT16_LOSS)
+        return Estimate(precision="int16x8", ssim_loss=measured("ssim_loss.int16x8"))
 
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "int16x8", context.representative_images(32))

@@ -40,10 +40,12 @@ def load_pairs(inputs_dir: Path, targets_dir: Path, shape: tuple[int, int, int],
             f"train: no file of {inputs_dir} has a same-named target in {targets_dir}",
             "name each target like its input image",
         )
-    inputs = images_from_paths([inputs_dir / n for n in paired], shape, str(inputs_dir), 0)
+    inputs = images_from_paths(
+        [inputs_dir / n for n in paired], shape, str(inputs_dir), 0, held_out_fraction=0
+    )
     target_shape = (shape[0], shape[1], out_channels)
     targets = images_from_paths(
-        [targets_dir / n for n in paired], target_shape, str(targets_dir), 0
+        [targets_dir / n for n in paired], target_shape, str(targets_dir), 0, held_out_fraction=0
     )
     if len(inputs.evaluation) != len(targets.evaluation):
         raise DataError("train: some input or target images could not be read", "check the files")

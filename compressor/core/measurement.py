@@ -1,0 +1,85 @@
+"""Measure a `.tflite` the way every report states it: size, gzip size, zero weights,
+LiteRT host latency, the cost model's target estimate, and fidelity vs the float model.
+
+Shared by the evaluate stage and the plan search, so a candidate the search measured and
+the result a report shows are measured the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import numpy as np
+
+from compressor.core.context import RunContext
+from compressor.core.cost_model import estimate_latency_ms
+from compressor.core.fidelity import compare_outputs
+
+
+def gzip_size(data: bytes) -> int:
+    """Size of ``data`` after gzip at level 9 (what an app download pays)."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def weight_zero_fraction(model: bytes) -> float:
+    """Fraction of exactly-zero values in the model's constant weight buffers."""
+    from compressor.core.tflite_runtime import constant_tensors
+
+    total = zeros = 0
+    for values in constant_tensors(model):
+        total += values.size
+        zeros += int(np.count_nonzero(values == 0))
+    return zeros / total if total else 0.0
+
+
+def estimated_latency(context: RunContext, precision: str, info: Any) -> dict[str, Any]:
+    """The cost model's latency on the run's target (None where it cannot run it)."""
+    profile = context.profile
+    if not profile.runs(precision):
+        return {
+            "estimated_latency_ms": None,
+            "estimated_latency_note": f"{profile.name} cannot run {precision}",
+        }
+    return {
+        "estimated_latency_ms": round(estimate_latency_ms(profile, info, precision), 3),
+        "estimated_latency_note": f"estimated for {profile.name} by the cost model",
+    }
+
+
+def measure_tflite(
+    model: bytes,
+    context: RunContext,
+    precision: str,
+    reference: np.ndarray,
+    images: np.ndarray,
+    info: Any,
+    runs: int = 20,
+    warmup: int = 3,
+    latency: Any = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """All numbers of one ``.tflite`` and its outputs on ``images`` (the held-out split).
+
+    ``latency`` (``LatencyStats``) is used when the caller timed the model already, e.g.
+    interleaved with the baseline."""
+    from compressor.core.tflite_runtime import TFLiteModel, measure_latency
+
+    threads = context.profile.threads
+    if latency is None:
+        latency = measure_latency(model, images[0], threads, runs, warmup)
+    outputs = TFLiteModel(model, threads).predict(images)
+    numbers = {
+        "precision": precision,
+        "size_bytes": len(model),
+        "gzip_bytes": gzip_size(model),
+        "weight_zero_fraction": round(weight_zero_fraction(model), 4),
+        "host_latency_ms": round(latency.median_ms, 3),
+        "host_latency_p90_ms": round(latency.p90_ms, 3),
+        "host_threads": threads,
+        "latency_runs": latency.runs,
+        **estimated_latency(context, precision, info),
+        "fidelity": compare_outputs(reference, outputs),
+        "fidelity_images": int(len(images)),
+        "fidelity_split": "held_out" if context.images.held_out else "calibration (no split)",
+    }
+    return numbers, outputs

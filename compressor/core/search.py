@@ -1,0 +1,407 @@
+"""Prove the plan: build and measure the planner's shortlist, ship the best candidate that
+meets the user's constraints.
+
+The planner ranks every feasible pipeline by the cost model; estimates miss on real
+models and hosts, so the search takes the top of that ranking and measures it: cheap
+post-training candidates first (seconds each), costly ones (fine-tuning, the
+mixed-precision loop) only when none of those meets the constraints, shared prefixes
+built once (``StageCache``). Fidelity is measured on held-out images; latency is
+measured on this host when the host is the target and estimated otherwise. Among
+candidates that meet every constraint the measured score decides (the profile's
+objective weights); where the host is the target, a candidate slower than the float32
+baseline is shipped only when no faster one meets the constraints. If none meets them,
+the closest ships and its misses are named.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from compressor.core.artifact import Artifact
+from compressor.core.constraints import Constraints, Miss, primary_fidelity
+from compressor.core.context import RunContext
+from compressor.core.errors import CompressorError
+from compressor.core.measurement import measure_tflite
+from compressor.core.plan import StageSpec
+from compressor.core.planner import Candidate, PlanningResult
+from compressor.core.runner import StageCache, apply_step
+from compressor.core.strategy import Strategy, StrategyConfig
+
+# Host latencies within this fraction of each other are the same speed (timing noise).
+LATENCY_NOISE = 0.03
+LATENCY_STEP = 0.05
+SHORTLIST_CHEAP = 6
+SHORTLIST_COSTLY = 3
+
+Step = tuple[StageSpec, Strategy, StrategyConfig]
+
+
+@dataclass
+class MeasuredCandidate:
+    """One candidate pipeline and what building and measuring it showed."""
+
+    label: str
+    steps: list[Step]
+    fine_tune_stages: int
+    predicted: dict[str, Any]
+    cheap: bool = True
+    numbers: dict[str, Any] | None = None
+    fidelity_metric: str = ""
+    fidelity: float | None = None
+    latency_ms: float | None = None
+    misses: list[Miss] = field(default_factory=list)
+    seconds: float = 0.0
+    status: str = "not tried"
+    score: float | None = None
+    artifact: Artifact | None = None
+
+    @property
+    def measured(self) -> bool:
+        """True when the candidate was built and measured."""
+        return self.numbers is not None
+
+    @property
+    def fully_delegated(self) -> bool:
+        """True when the target's delegate runs every op of the measured ``.tflite``."""
+        coverage = (self.numbers or {}).get("op_coverage") or {}
+        return coverage.get("delegated_ops") == coverage.get("total_ops")
+
+    @property
+    def meets_constraints(self) -> bool:
+        """True when measured and every constraint holds."""
+        return self.measured and not self.misses
+
+    def to_dict(self) -> dict[str, Any]:
+        """The candidate as report.json lists it."""
+        numbers = self.numbers or {}
+        return {
+            "pipeline": self.label,
+            "stages": [
+                {"stage": spec.stage, "strategy": strategy.name, "params": config.model_dump()}
+                for spec, strategy, config in self.steps
+            ],
+            "fine_tune_stages": self.fine_tune_stages,
+            "status": self.status,
+            "predicted": self.predicted,
+            "measured": {
+                key: numbers[key]
+                for key in (
+                    "precision",
+                    "size_bytes",
+                    "gzip_bytes",
+                    "host_latency_ms",
+                    "fidelity",
+                    "op_coverage",
+                )
+                if key in numbers
+            },
+            "estimated_latency_ms": numbers.get("estimated_latency_ms"),
+            "objective_latency_ms": self.latency_ms,
+            "fidelity_metric": self.fidelity_metric,
+            "fidelity_value": self.fidelity,
+            "misses": [miss.text() for miss in self.misses],
+            "score": None if self.score is None else round(self.score, 4),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class SearchResult:
+    """The chosen candidate, every candidate considered, and how the choice was made."""
+
+    chosen: MeasuredCandidate
+    candidates: list[MeasuredCandidate]
+    baseline: dict[str, Any]
+    constraints: Constraints
+    latency_kind: str
+    seconds: float
+    budget_seconds: float | None
+
+    @property
+    def met(self) -> bool:
+        """True when the chosen candidate meets every constraint."""
+        return self.chosen.meets_constraints
+
+    def to_dict(self) -> dict[str, Any]:
+        """The search as report.json records it."""
+        return {
+            "constraints": self.constraints.to_dict(),
+            "met": self.met,
+            "chosen": self.chosen.label,
+            "misses": [miss.text() for miss in self.chosen.misses],
+            "latency": self.latency_kind,
+            "baseline": {
+                key: self.baseline[key]
+                for key in ("size_bytes", "gzip_bytes", "host_latency_ms", "estimated_latency_ms")
+            },
+            "seconds": round(self.seconds, 1),
+            "budget_seconds": self.budget_seconds,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def candidate_steps(candidate: Candidate) -> list[Step]:
+    """A planner candidate as runnable steps (strategy configs with defaults filled in)."""
+    steps = []
+    for step in candidate.steps:
+        config = step.strategy.Config.model_validate(step.params)
+        spec = StageSpec(stage=step.stage, strategy=step.strategy.name, params=config.model_dump())
+        steps.append((spec, step.strategy, config))
+    return steps
+
+
+def is_cheap(candidate: Candidate) -> bool:
+    """Post-training and one conversion per stage (seconds): measured first, always.
+    Fine-tuning and search-heavy stages (the mixed-precision loop) are costly."""
+    return candidate.fine_tune_stages == 0 and candidate.conversions <= len(candidate.steps)
+
+
+def shortlist(ranked: list[Candidate]) -> list[Candidate]:
+    """The best-ranked cheap candidates, then the best costly ones."""
+    cheap = [c for c in ranked if is_cheap(c)][:SHORTLIST_CHEAP]
+    costly = [c for c in ranked if not is_cheap(c)][:SHORTLIST_COSTLY]
+    return cheap + costly
+
+
+def _score(candidate: MeasuredCandidate, baseline: dict[str, Any], context: RunContext) -> float:
+    """The planner's score, on measured numbers (lower is better). A measured latency
+    ratio is rounded to steps of ``LATENCY_STEP``: timing noise must not flip the choice
+    between models that run equally fast (the same seed gives the same choice)."""
+    weights = context.profile.objective
+    numbers = candidate.numbers or {}
+    base_latency = _objective_latency(baseline, context) or 1.0
+    ratio = (candidate.latency_ms or base_latency) / base_latency
+    if context.profile.runs_on_this_host():
+        ratio = round(ratio / LATENCY_STEP) * LATENCY_STEP
+    return (
+        weights.latency * ratio
+        + weights.size * numbers["gzip_bytes"] / baseline["gzip_bytes"]
+        + weights.fidelity * (1.0 - (candidate.fidelity or 0.0))
+        + weights.effort * candidate.fine_tune_stages
+    )
+
+
+def _objective_latency(numbers: dict[str, Any], context: RunContext) -> float | None:
+    """Host latency where the host is the target, else the cost model's estimate."""
+    if context.profile.runs_on_this_host():
+        return numbers["host_latency_ms"]
+    return numbers.get("estimated_latency_ms")
+
+
+def measure_candidate(
+    candidate: MeasuredCandidate,
+    context: RunContext,
+    cache: StageCache,
+    reference: Any,
+    images: Any,
+    constraints: Constraints,
+    runs: int,
+) -> None:
+    """Build ``candidate`` (re-using cached prefixes) and measure it on held-out images."""
+    local = replace(
+        context, model_info=context.original_model_info, notes=[], results={}, samples={}
+    )
+    start = time.perf_counter()
+    artifact = Artifact(keras_model=context.float_model)
+    build = [step for step in candidate.steps if step[0].stage != "evaluate"]
+    try:
+        for index in range(len(build)):
+            artifact, _seconds, _reused = apply_step(build, index, artifact, local, cache)
+    except CompressorError as exc:
+        candidate.status = f"failed: {exc.message}"
+        candidate.seconds = time.perf_counter() - start
+        return
+    if not artifact.is_tflite:
+        candidate.status = "failed: the pipeline does not end in a .tflite"
+        return
+    precision = artifact.facts.get("precision", "float32")
+    numbers, _outputs = measure_tflite(
+        artifact.tflite_bytes, local, precision, reference, images, local.model_info, runs
+    )
+    from compressor.core.coverage import op_coverage
+    from compressor.core.tflite_runtime import list_operators
+
+    coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
+    numbers["op_coverage"] = coverage.to_dict()
+    candidate.numbers = numbers
+    candidate.artifact = artifact
+    candidate.fidelity_metric, candidate.fidelity = primary_fidelity(numbers["fidelity"])
+    candidate.latency_ms = _objective_latency(numbers, context)
+    candidate.seconds = time.perf_counter() - start
+    check_constraints(candidate, constraints)
+
+
+def check_constraints(candidate: MeasuredCandidate, constraints: Constraints) -> None:
+    """Set the candidate's misses and status from its measured numbers."""
+    numbers = candidate.numbers or {}
+    candidate.misses = constraints.misses(
+        candidate.fidelity, candidate.latency_ms, numbers["size_bytes"], numbers["gzip_bytes"]
+    )
+    candidate.status = (
+        "meets every constraint"
+        if not candidate.misses
+        else "misses: " + "; ".join(miss.text() for miss in candidate.misses)
+    )
+
+
+def search_plans(
+    planning: PlanningResult,
+    context: RunContext,
+    constraints: Constraints,
+    cache: StageCache,
+    budget_seconds: float | None = None,
+    max_images: int = 8,
+    runs: int = 10,
+    on_candidate: Callable[[str, int, int], None] | None = None,
+) -> SearchResult:
+    """Measure the shortlist cheapest first and choose on measurements."""
+    start = time.perf_counter()
+    images = context.images.evaluation[:max_images]
+    reference = context.float_outputs("evaluation")[:max_images]
+    baseline, _ = measure_tflite(
+        context.float_tflite(),
+        context,
+        "float32",
+        reference,
+        images,
+        context.original_model_info,
+        runs,
+    )
+    candidates = [
+        MeasuredCandidate(
+            label=c.label,
+            steps=candidate_steps(c),
+            fine_tune_stages=c.fine_tune_stages,
+            cheap=is_cheap(c),
+            predicted={
+                "estimated_latency_ms": round(c.latency_ms, 3),
+                "estimated_ssim": round(c.ssim, 4),
+                "estimated_gzip_bytes": c.gzip_bytes,
+            },
+        )
+        for c in shortlist(planning.ranked)
+    ]
+    total = len(candidates)
+    for number, candidate in enumerate(candidates, start=1):
+        spent = time.perf_counter() - start
+        if not candidate.cheap and any(c.meets_constraints for c in candidates):
+            candidate.status = "not tried: a cheaper candidate meets every constraint"
+            continue
+        if (
+            budget_seconds is not None
+            and spent > budget_seconds
+            and any(c.measured for c in candidates)
+        ):
+            candidate.status = f"not tried: search budget ({budget_seconds:g} s) spent"
+            continue
+        if on_candidate:
+            on_candidate(candidate.label, number, total)
+        measure_candidate(candidate, context, cache, reference, images, constraints, runs)
+    measured = [c for c in candidates if c.measured]
+    if not measured:
+        reasons = "; ".join(f"{c.label}: {c.status}" for c in candidates)
+        raise CompressorError(
+            "no candidate pipeline could be built", reasons[:400] or "no candidates"
+        )
+    if context.profile.runs_on_this_host():
+        _retime_side_by_side(measured, baseline, context, images[0])
+        for candidate in measured:
+            check_constraints(candidate, constraints)
+    for candidate in measured:
+        candidate.score = _score(candidate, baseline, context)
+    chosen = _choose(measured, baseline, context)
+    _explain_losers(measured, chosen, baseline, context)
+    return SearchResult(
+        chosen=chosen,
+        candidates=candidates,
+        baseline=baseline,
+        constraints=constraints,
+        latency_kind=(
+            "measured on this host (the target)"
+            if context.profile.runs_on_this_host()
+            else f"estimated for {context.profile.name} (the host is not the target)"
+        ),
+        seconds=time.perf_counter() - start,
+        budget_seconds=budget_seconds,
+    )
+
+
+def _retime_side_by_side(
+    measured: list[MeasuredCandidate],
+    baseline: dict[str, Any],
+    context: RunContext,
+    example: Any,
+) -> None:
+    """Time the baseline and every candidate that meets the constraints round-robin, so the
+    latency comparison that decides between them is fair on a noisy host."""
+    from compressor.core.tflite_runtime import interleaved_stats
+
+    contenders = [c for c in measured if c.meets_constraints]
+    if not contenders:
+        return
+    models = {"baseline": context.float_tflite()}
+    models.update({c.label: c.artifact.tflite_bytes for c in contenders})
+    stats = interleaved_stats(models, example, context.profile.threads, rounds=5, runs=3)
+    baseline["host_latency_ms"] = round(stats["baseline"].median_ms, 3)
+    for candidate in contenders:
+        candidate.numbers["host_latency_ms"] = round(stats[candidate.label].median_ms, 3)
+        candidate.latency_ms = candidate.numbers["host_latency_ms"]
+
+
+def _not_slower(candidate: MeasuredCandidate, baseline: dict[str, Any]) -> bool:
+    return candidate.numbers["host_latency_ms"] <= baseline["host_latency_ms"] * (1 + LATENCY_NOISE)
+
+
+def _choose(
+    measured: list[MeasuredCandidate], baseline: dict[str, Any], context: RunContext
+) -> MeasuredCandidate:
+    # A graph cut sends the rest of the model to the CPU, which no estimate accounts
+    # for: fully delegated candidates come first, as in the planner.
+    feasible = [c for c in measured if c.meets_constraints]
+    if not feasible:
+        # the closest: smallest summed relative miss, then score
+        return min(
+            measured,
+            key=lambda c: (not c.fully_delegated, sum(m.relative for m in c.misses), c.score),
+        )
+    pool = [c for c in feasible if c.fully_delegated] or feasible
+    if context.profile.runs_on_this_host():
+        pool = [c for c in feasible if _not_slower(c, baseline)] or feasible
+    return min(pool, key=lambda c: (c.score, c.fine_tune_stages, len(c.steps), c.label))
+
+
+def _explain_losers(
+    measured: list[MeasuredCandidate],
+    chosen: MeasuredCandidate,
+    baseline: dict[str, Any],
+    context: RunContext,
+) -> None:
+    host_target = context.profile.runs_on_this_host()
+    for candidate in measured:
+        if candidate is chosen:
+            candidate.status = (
+                "chosen: meets every constraint"
+                if candidate.meets_constraints
+                else "chosen: closest to the constraints"
+            )
+            continue
+        if not candidate.meets_constraints:
+            continue  # its status already names the misses
+        if chosen.fully_delegated and not candidate.fully_delegated:
+            coverage = candidate.numbers["op_coverage"]
+            candidate.status = (
+                f"lost: the graph is cut at {coverage['cut_at']} on {context.profile.name}"
+            )
+        elif host_target and not _not_slower(candidate, baseline) and _not_slower(chosen, baseline):
+            candidate.status = (
+                f"lost: slower than float32 on this host ({candidate.latency_ms:.3g} vs "
+                f"{baseline['host_latency_ms']:.3g} ms)"
+            )
+        else:
+            candidate.status = (
+                f"lost: meets every constraint, scores worse "
+                f"({candidate.score:.3f} vs {chosen.score:.3f})"
+            )
