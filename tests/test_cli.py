@@ -108,8 +108,17 @@ def test_run_default_model_on_x86_cpu(tmp_path):
     assert report["model"]["source"].startswith("built-in demo style generator")
     assert report["model"]["input_shape"] == [None, 64, 64, 3]
     assert (out / "report.html").is_file()
-    assert report["result"]["size_bytes"] < report["baseline"]["size_bytes"]
-    assert report["result"]["fidelity"]["ssim"] > 0.9
+    # The README's main job: proven, not predicted. The shipped result meets the default
+    # floor on held-out photos, and on this host (the target) it is the float model or a
+    # candidate not slower than it; which one depends on this host's measurements.
+    search = report["search"]
+    assert search["met"] and report["constraints"]["met"]
+    assert report["result"]["fidelity"]["ssim"] >= 0.99
+    chosen = next(c for c in search["candidates"] if c["status"].startswith("chosen"))
+    if report["profile"]["runs_on_this_host"]:
+        assert chosen["objective_latency_ms"] <= 1.03 * search["baseline"]["host_latency_ms"]
+    assert len([c for c in search["candidates"] if c["measured"]]) >= 3
+    assert "Candidates measured" in result.stdout
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(out / report["artifact"]))
