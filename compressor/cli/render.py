@@ -159,7 +159,7 @@ def candidates_table(search: dict[str, Any]) -> Table:
         title=f"Candidates measured — constraints: {wanted}; latency {search['latency']}",
         title_justify="left",
     )
-    for column in ("pipeline", "size", "gzip", "latency", "fidelity", "outcome"):
+    for column in ("pipeline", "size", "gzip", "latency", "fidelity (calib.)", "outcome"):
         table.add_column(column, overflow="fold")
     for candidate in search["candidates"]:
         measured = candidate["measured"]

@@ -294,9 +294,17 @@ def _candidates(report: dict[str, Any]) -> str:
     )
     return (
         f"<p>Constraints: {constraints}. Latency: {_esc(search['latency'])}. "
+        "The choice measures fidelity on the calibration split; the result above is "
+        "measured on the held-out split. "
         f"Search took {search['seconds']:g} s.</p>"
         + _table(
-            ["pipeline", "size bytes (measured)", "latency ms", "fidelity (measured)", "outcome"],
+            [
+                "pipeline",
+                "size bytes (measured)",
+                "latency ms",
+                "fidelity (measured, calibration split)",
+                "outcome",
+            ],
             rows,
         )
         + _tradeoff_chart(search)

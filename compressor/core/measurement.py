@@ -57,8 +57,10 @@ def measure_tflite(
     runs: int = 20,
     warmup: int = 3,
     latency: Any = None,
+    split: str | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """All numbers of one ``.tflite`` and its outputs on ``images`` (the held-out split).
+    """All numbers of one ``.tflite`` and its outputs on ``images`` (the held-out split
+    unless ``split`` names another).
 
     ``latency`` (``LatencyStats``) is used when the caller timed the model already, e.g.
     interleaved with the baseline."""
@@ -80,6 +82,7 @@ def measure_tflite(
         **estimated_latency(context, precision, info),
         "fidelity": compare_outputs(reference, outputs),
         "fidelity_images": int(len(images)),
-        "fidelity_split": "held_out" if context.images.held_out else "calibration (no split)",
+        "fidelity_split": split
+        or ("held_out" if context.images.held_out else "calibration (no split)"),
     }
     return numbers, outputs

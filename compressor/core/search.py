@@ -5,8 +5,9 @@ The planner ranks every feasible pipeline by the cost model; estimates miss on r
 models and hosts, so the search takes the top of that ranking and measures it: cheap
 post-training candidates first (seconds each), costly ones (fine-tuning, the
 mixed-precision loop) only when none of those meets the constraints, shared prefixes
-built once (``StageCache``). Fidelity is measured on held-out images; latency is
-measured on this host when the host is the target and estimated otherwise. Among
+built once (``StageCache``). The choice measures fidelity on the calibration split (the
+report states the result's fidelity on the held-out split); latency is measured on
+this host when the host is the target and estimated otherwise. Among
 candidates that meet every constraint the measured score decides (the profile's
 objective weights); where the host is the target, a candidate slower than the float32
 baseline is shipped only when no faster one meets the constraints. If none meets them,
@@ -133,6 +134,7 @@ class SearchResult:
             "chosen": self.chosen.label,
             "misses": [miss.text() for miss in self.chosen.misses],
             "latency": self.latency_kind,
+            "fidelity_split": "calibration (the report's result fidelity is on the held-out split)",
             "baseline": {
                 key: self.baseline[key]
                 for key in ("size_bytes", "gzip_bytes", "host_latency_ms", "estimated_latency_ms")
@@ -219,7 +221,14 @@ def measure_candidate(
         return
     precision = artifact.facts.get("precision", "float32")
     numbers, _outputs = measure_tflite(
-        artifact.tflite_bytes, local, precision, reference, images, local.model_info, runs
+        artifact.tflite_bytes,
+        local,
+        precision,
+        reference,
+        images,
+        local.model_info,
+        runs,
+        split="calibration",
     )
     from compressor.core.coverage import op_coverage
     from compressor.core.tflite_runtime import list_operators
@@ -259,8 +268,10 @@ def search_plans(
 ) -> SearchResult:
     """Measure the shortlist cheapest first and choose on measurements."""
     start = time.perf_counter()
-    images = context.images.evaluation[:max_images]
-    reference = context.float_outputs("evaluation")[:max_images]
+    # Choosing between candidates is part of fitting the result: it uses the calibration
+    # split, so the held-out fidelity the report states is never the selection's.
+    images = context.images.calibration[:max_images]
+    reference = context.float_outputs("calibration")[:max_images]
     baseline, _ = measure_tflite(
         context.float_tflite(),
         context,
@@ -269,6 +280,7 @@ def search_plans(
         images,
         context.original_model_info,
         runs,
+        split="calibration",
     )
     candidates = [
         MeasuredCandidate(
@@ -343,11 +355,14 @@ def _retime_side_by_side(
     if not contenders:
         return
     models = {"baseline": context.float_tflite()}
-    models.update({c.label: c.artifact.tflite_bytes for c in contenders})
+    # a candidate whose file is the baseline's (plain float32) shares its timing
+    same = {c.label for c in contenders if c.artifact.tflite_bytes == models["baseline"]}
+    models.update({c.label: c.artifact.tflite_bytes for c in contenders if c.label not in same})
     stats = interleaved_stats(models, example, context.profile.threads, rounds=5, runs=3)
     baseline["host_latency_ms"] = round(stats["baseline"].median_ms, 3)
     for candidate in contenders:
-        candidate.numbers["host_latency_ms"] = round(stats[candidate.label].median_ms, 3)
+        timed = stats["baseline" if candidate.label in same else candidate.label]
+        candidate.numbers["host_latency_ms"] = round(timed.median_ms, 3)
         candidate.latency_ms = candidate.numbers["host_latency_ms"]
 
 
