@@ -131,8 +131,8 @@ def run_stages(
     Stages already built by the plan search come from ``cache`` (their record says so)."""
     artifact = Artifact(keras_model=context.float_model)
     records = []
-    for number, (spec, strategy, _config) in enumerate(steps, start=1):
-        params = _config.model_dump()
+    for number, (spec, strategy, config) in enumerate(steps, start=1):
+        params = config.model_dump()
         notify(
             "on_stage_started", stage=spec.stage, strategy=strategy, params=params, context=context
         )
