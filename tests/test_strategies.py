@@ -10,10 +10,12 @@ from compressor.core.fidelity import psnr_db, ssim
 from compressor.core.tflite_runtime import TFLiteModel, io_types, list_operators
 from tests.conftest import (
     assert_integer_only,
+    build_tiny_classifier,
     build_tiny_cnn,
     build_tiny_generator,
     build_wide_range_cnn,
     make_context,
+    write_images,
 )
 
 
@@ -220,6 +222,22 @@ def test_evaluate_measures_baseline_and_result(host, tmp_path, images_dir):
     assert baseline["fidelity"]["ssim"] > 0.999
     assert 0.5 < result["fidelity"]["ssim"] <= 1.0 and result["fidelity"]["psnr_db"] > 20
     assert result["estimated_latency_ms"] > 0
+
+
+def test_evaluate_scores_every_held_out_image_by_default(host, tmp_path):
+    """A classifier's top-1 agreement on 8 images moves in steps of 1/8: the reported
+    fidelity uses the whole held-out split (here 12 of 40 files)."""
+    model = build_tiny_classifier()
+    images = write_images(tmp_path / "many", count=40)
+    context = make_context(tmp_path, model, images)
+    quantize, qconfig = _strategy(host, "tflite-dynamic-int8")
+    converted = quantize.apply(Artifact(keras_model=model), context, qconfig)
+    evaluate = host.strategies.get("litert-evaluate")
+    evaluate.apply(converted, context, evaluate.Config(runs=2, warmup=0))
+    held_out = len(context.images.evaluation)
+    assert held_out == 12
+    assert context.results["result"]["fidelity_images"] == held_out
+    assert "top1_agreement" in context.results["result"]["fidelity"]
 
 
 def test_paired_finetune_lowers_the_loss(host, tmp_path, images_dir):

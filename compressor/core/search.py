@@ -262,7 +262,7 @@ def search_plans(
     constraints: Constraints,
     cache: StageCache,
     budget_seconds: float | None = None,
-    max_images: int = 8,
+    max_images: int = 64,
     runs: int = 10,
     on_candidate: Callable[[str, int, int], None] | None = None,
 ) -> SearchResult:

@@ -23,7 +23,12 @@ class EvaluateConfig(StrategyConfig):
         description="Timed invocations (5 rounds, interleaved with the baseline)",
     )
     warmup: int = Field(default=3, ge=0, le=100, description="Untimed invocations first")
-    max_images: int = Field(default=8, ge=1, le=500, description="Images used for fidelity")
+    max_images: int = Field(
+        default=256,
+        ge=1,
+        le=10000,
+        description="Held-out images used for fidelity (all of them up to this many)",
+    )
 
 
 class LiteRTEvaluate(Strategy):
