@@ -33,6 +33,7 @@ class LoadedModel:
     model: Any
     source: str
     info: ModelInfo
+    origin: dict[str, Any] = field(default_factory=dict)
 
 
 def load_model(model_path: Path | None, host: PluginHost, input_size: int | None) -> LoadedModel:
@@ -40,15 +41,17 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
     from compressor.core.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from compressor.core.keras_io import fix_input_size, load_keras_model, require_image_model
+    from compressor.core.keras_io import fix_input_size, load_user_model, require_image_model
     from compressor.core.model_info import model_info_from_keras
 
     if model_path is None:
         from compressor.models.default import build_default_model, default_model_name
 
         model, source = build_default_model(input_size), default_model_name(input_size)
+        origin = {"format": "built-in demo"}
     else:
-        model, source = load_keras_model(model_path, host.keras_objects()), str(model_path)
+        user = load_user_model(model_path, host.keras_objects())
+        model, source, origin = user.model, str(model_path), user.origin
         shape = model.inputs[0].shape if len(model.inputs) == 1 else None
         if shape is not None and len(shape) == 4 and (shape[1] is None or shape[2] is None):
             if input_size:
@@ -56,7 +59,7 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
         elif input_size:
             raise CompressorError(f"--input-size: model {source} already has a fixed input size")
     require_image_model(model, source)
-    return LoadedModel(model, source, model_info_from_keras(model))
+    return LoadedModel(model, source, model_info_from_keras(model), origin)
 
 
 def load_images(data: Path | None, shape: tuple[int, int, int], seed: int) -> ImageSet:
@@ -205,6 +208,7 @@ def run_job(
             raise PlanError("the plan has no evaluate stage that measured the result")
         notices = [w for w in (profile.isa_warning(),) if w] + host.profiles.notices
         report = build_report(context, records, loaded.source, [*host.warnings, *notices])
+        report["model"]["origin"] = loaded.origin
         report["constraints"] = _constraint_check(constraints, report, context)
         if search is not None:
             report["search"] = search.to_dict()

@@ -112,6 +112,22 @@ def _output_only_config_class() -> type:
     return OutputOnlyQuantizeConfig
 
 
+# Activation functions tfmot's default 8-bit registry quantizes in an Activation layer.
+TFMOT_ACTIVATIONS = frozenset(
+    {"relu", "swish", "gelu", "relu6", "linear", "softmax", "sigmoid", "tanh"}
+)
+
+
+def _custom_activation_layer(layer: Any) -> bool:
+    """An Activation layer whose function tfmot does not know (e.g. Keras 3's
+    ``hard_silu`` after translation): quantize only its output."""
+    import tf_keras as keras
+
+    return isinstance(layer, keras.layers.Activation) and (
+        getattr(layer.activation, "__name__", "") not in TFMOT_ACTIVATIONS
+    )
+
+
 def annotate_for_qat(model: Any) -> tuple[Any, dict[str, list[str]], dict[str, Any]]:
     """Annotate each layer tfmot supports; return (annotated model, layer groups, scope)."""
     import tensorflow_model_optimization as tfmot
@@ -128,7 +144,7 @@ def annotate_for_qat(model: Any) -> tuple[Any, dict[str, list[str]], dict[str, A
         copy = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.InputLayer):
             return copy
-        if layer.__class__.__name__ == "InstanceNormalization":
+        if layer.__class__.__name__ == "InstanceNormalization" or _custom_activation_layer(layer):
             groups["output_only"].append(layer.name)
             return tfmot.quantization.keras.quantize_annotate_layer(copy, output_only())
         if registry.supports(layer) or layer.name in conv_batch_norms:

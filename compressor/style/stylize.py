@@ -13,9 +13,9 @@ from compressor.style.images import load_rgb, save_image, to_array
 
 
 def _keras_runner(path: Path, custom_objects: dict[str, Any]):
-    from compressor.core.keras_io import load_keras_model
+    from compressor.core.keras_io import load_user_model
 
-    model = load_keras_model(path, custom_objects)
+    model = load_user_model(path, custom_objects).model
     shape = model.inputs[0].shape
     if len(shape) != 4 or shape[-1] != 3:
         raise ModelError(f"model {path}: input {tuple(shape)} is not an RGB image")
