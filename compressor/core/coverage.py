@@ -24,6 +24,7 @@ class Coverage:
     delegated_ops: int
     fallback: list[str] = field(default_factory=list)  # "INDEX:OP (reason)"
     cut_at: str | None = None  # first op the delegate cannot run (graph cut)
+    analyzer: dict | None = None  # TensorFlow's GPU compatibility verdict, when asked
 
     @property
     def fraction(self) -> float:
@@ -38,6 +39,7 @@ class Coverage:
             "fraction": round(self.fraction, 4),
             "fallback": self.fallback,
             "cut_at": self.cut_at,
+            **({"analyzer": self.analyzer} if self.analyzer else {}),
         }
 
 
@@ -95,6 +97,29 @@ def summarise(verdicts: list[tuple[int, str, str | None]], profile: HardwareProf
     return Coverage(len(verdicts), delegated, fallback, cut_at)
 
 
-def op_coverage(ops: list[OpRecord], profile: HardwareProfile) -> Coverage:
-    """Coverage of the converted model's ``ops`` (in execution order) on ``profile``."""
-    return summarise([(op.index, op.name, _why_not(op, profile)) for op in ops], profile)
+def op_coverage(
+    ops: list[OpRecord], profile: HardwareProfile, model: bytes | None = None
+) -> Coverage:
+    """Coverage of the converted model's ``ops`` (in execution order) on ``profile``.
+
+    For a GPU delegate, given the ``model`` bytes, TensorFlow's analyzer is asked too:
+    an op it flags is not delegated, whatever the profile's op list says."""
+    flagged: set[int] = set()
+    verdict = None
+    if model is not None and profile.delegate == "gpu":
+        from compressor.core.gpu_analyzer import gpu_verdict
+
+        verdict = gpu_verdict(model)
+        flagged = set(verdict.flagged_ops)
+    verdicts = [
+        (
+            op.index,
+            op.name,
+            _why_not(op, profile)
+            or ("TensorFlow's GPU analyzer flags it" if op.index in flagged else None),
+        )
+        for op in ops
+    ]
+    coverage = summarise(verdicts, profile)
+    coverage.analyzer = verdict.to_dict() if verdict else None
+    return coverage

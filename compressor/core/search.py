@@ -233,7 +233,9 @@ def measure_candidate(
     from compressor.core.coverage import op_coverage
     from compressor.core.tflite_runtime import list_operators
 
-    coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
+    coverage = op_coverage(
+        list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
+    )
     numbers["op_coverage"] = coverage.to_dict()
     candidate.numbers = numbers
     candidate.artifact = artifact

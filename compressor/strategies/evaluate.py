@@ -82,7 +82,9 @@ class LiteRTEvaluate(Strategy):
             "float": reference[:shown],
             "compressed": outputs[:shown],
         }
-        coverage = op_coverage(list_operators(artifact.tflite_bytes), context.profile)
+        coverage = op_coverage(
+            list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
+        )
         context.results["result"]["op_coverage"] = coverage.to_dict()
         if coverage.fallback:
             context.note(
