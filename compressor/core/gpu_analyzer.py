@@ -4,9 +4,9 @@
 subgraph, "GPU COMPATIBILITY WARNING: Subgraph#0 has GPU delegate compatibility issues
 at nodes 3, 7 ..." or "Your model looks compatible with GPU delegate". Where it flags an
 op, compressor counts that op as not delegated (the library wins). Where it passes a
-model, compressor's op list still applies: measured with TF 2.21, the analyzer passes
-models whose ops no GPU delegate runs (a Flex ``Cosh``, ``TOPK_V2``), so its "compatible"
-is not proof (docs/measurements.md).
+model, compressor's op list still applies: measured with TF 2.21, the analyzer passes a
+model with a Flex ``Cosh`` (a TensorFlow op, never run by the GPU delegate), so its
+"compatible" is not proof (docs/measurements.md).
 """
 
 from __future__ import annotations
