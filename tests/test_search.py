@@ -217,3 +217,38 @@ def test_search_tries_qat_when_post_training_int8_misses_the_floor(host, tmp_pat
     assert qat["status"] == "chosen: closest to the constraints"
     assert any("not tried: search budget" in c["status"] for c in candidates.values())
     assert any("QAT model kept" in note for note in report["notes"])
+
+
+def test_a_candidate_litert_cannot_load_is_recorded_failed_not_fatal(host, tmp_path, images_dir):
+    """Seen on a random-weight MobileNetV2: the converter wrote an int8 model LiteRT
+    refused to prepare (DEPTHWISE_CONV_2D scale overflow), and the whole run crashed."""
+    from compressor.core.plan import StageSpec
+    from compressor.core.search import MeasuredCandidate, measure_candidate
+    from compressor.core.strategy import Strategy
+
+    class Unloadable(Strategy):
+        """Writes bytes LiteRT refuses, as that converter output was."""
+
+        name = "unloadable"
+        stage = "quantize"
+        summary = "test: a .tflite LiteRT cannot load"
+
+        def apply(self, artifact, context, config):
+            return artifact.with_tflite(b"TFL3" + bytes(64), precision="int8")
+
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir)
+    strategy = Unloadable()
+    candidate = MeasuredCandidate(
+        label="unloadable",
+        steps=[(StageSpec(stage="quantize", strategy="unloadable"), strategy, strategy.Config())],
+        fine_tune_stages=0,
+        predicted={},
+    )
+    images = context.images.calibration
+    constraints = resolve_constraints()
+    measure_candidate(
+        candidate, context, StageCache(), model.predict(images, verbose=0), images, constraints, 2
+    )
+    assert not candidate.measured
+    assert candidate.status.startswith("failed: LiteRT cannot load"), candidate.status

@@ -220,22 +220,28 @@ def measure_candidate(
         candidate.status = "failed: the pipeline does not end in a .tflite"
         return
     precision = artifact.facts.get("precision", "float32")
-    numbers, _outputs = measure_tflite(
-        artifact.tflite_bytes,
-        local,
-        precision,
-        reference,
-        images,
-        local.model_info,
-        runs,
-        split="calibration",
-    )
     from compressor.core.coverage import op_coverage
     from compressor.core.tflite_runtime import list_operators
 
-    coverage = op_coverage(
-        list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
-    )
+    try:
+        numbers, _outputs = measure_tflite(
+            artifact.tflite_bytes,
+            local,
+            precision,
+            reference,
+            images,
+            local.model_info,
+            runs,
+            split="calibration",
+        )
+        coverage = op_coverage(
+            list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
+        )
+    except CompressorError as exc:
+        # e.g. the converter wrote a model LiteRT refuses to prepare (int8 scale overflow)
+        candidate.status = f"failed: {exc.message}"
+        candidate.seconds = time.perf_counter() - start
+        return
     numbers["op_coverage"] = coverage.to_dict()
     candidate.numbers = numbers
     candidate.artifact = artifact
