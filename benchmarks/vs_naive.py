@@ -2,15 +2,19 @@
 
     python benchmarks/vs_naive.py [--profiles x86-cpu ...] [--models generator ...]
 
-For each shipped profile and three model families (the demo style generator, Keras
-MobileNetV2 with random weights, a small CNN classifier) this runs the planned pipeline
-(`compressor run`, in process) and the plain TFLiteConverter with ``Optimize.DEFAULT``
-and with full int8, then measures all three the same way in one process: size, gzip
-size, LiteRT host latency (median of --runs at 1 and 2 threads), fidelity vs the float
-Keras model, and delegate op coverage on the profile's target. Fidelity is scored on the
-held-out split of the built-in photos — the same files `compressor run` holds out with
-seed 0 — and both naive full int8 and compressor calibrate on the calibration split only.
-Writes ``benchmarks/results.json`` and the table in ``docs/benchmarks.md``.
+For each shipped profile and four model families (benchmarks/families.py: the trained
+demo style generator, a texture classifier and a denoiser trained here on scikit-image's
+images, Keras MobileNetV2 with random weights) this runs the proven plan (`compressor
+run`, in process: plan search on, default constraints) and the plain TFLiteConverter with
+``Optimize.DEFAULT`` and with full int8, then measures all three the same way in one
+process: size, gzip size, LiteRT host latency (median of --runs at 1 and 2 threads),
+fidelity vs the float Keras model, and delegate op coverage on the profile's target.
+Fidelity is scored on the held-out split of each family's images — the same files
+`compressor run` holds out with seed 0 — and both naive full int8 and compressor
+calibrate on the calibration split only. The verdict column says whether the proven
+plan is worse than both naive conversions on the fidelity floor (then on host latency
+for host targets, size otherwise). Writes ``benchmarks/results.json`` and the tables in
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -39,32 +43,8 @@ from benchmarks.common import (  # noqa: E402
 from compressor.core.tflite_runtime import interleaved_latency  # noqa: E402
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
-MODELS = ("generator", "mobilenet_v2", "classifier")
-
-
-def build_model(name: str) -> Any:
-    """One of the benchmark model families (random weights except the trained demo)."""
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    if name == "generator":
-        from compressor.models.default import build_default_model
-
-        return build_default_model(128)
-    if name == "mobilenet_v2":
-        return keras.applications.MobileNetV2(
-            input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10
-        )
-    inputs = keras.Input((64, 64, 3))
-    x = inputs
-    for filters in (16, 32, 64):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="small_classifier")
+MODELS = ("generator", "texture_classifier", "denoiser", "mobilenet_v2")
+NAIVE = ("naive Optimize.DEFAULT", "naive full int8")
 
 
 def coverage_text(model: bytes, profile: Any) -> dict[str, Any]:
@@ -75,19 +55,46 @@ def coverage_text(model: bytes, profile: Any) -> dict[str, Any]:
     return op_coverage(list_operators(model), profile).to_dict()
 
 
-def run_planned(profile: str, model_path: Path, work: Path) -> tuple[bytes, dict[str, Any]]:
-    """`compressor run` in-process on the built-in sample photos."""
+def run_planned(
+    profile: str, model_path: Path, data: Path | None, work: Path
+) -> tuple[bytes, dict[str, Any]]:
+    """`compressor run` in-process (plan search on, default constraints)."""
     from compressor.core.job import run_job
     from compressor.plugins.manager import get_host
 
     output = work / "runs" / f"{profile}-{model_path.stem}"
     if output.exists():
         shutil.rmtree(output)
-    run_dir, report = run_job(get_host(), profile, None, model_path, None, output)
+    run_dir, report = run_job(get_host(), profile, None, model_path, data, output)
     return (run_dir / "model.tflite").read_bytes(), report
 
 
-def estimate_accuracy(models: list[str], runs: int) -> list[dict[str, Any]]:
+def verdict(entry: dict[str, Any], floor: float, host_target: bool) -> str:
+    """Is the proven plan worse than both naive baselines on the user's constraint (the
+    fidelity floor)? Where all meet it, compare host latency (host targets) or size. A
+    naive conversion whose delegate coverage is below the plan's does not run on the
+    target's accelerator, so it is no rival there."""
+    mine = entry["compressor"]
+    coverage = mine["coverage"]["fraction"]
+    rivals = [entry[label] for label in NAIVE if entry[label]["coverage"]["fraction"] >= coverage]
+    if not rivals:
+        return "no naive conversion reaches its coverage"
+    if mine["fidelity"] < floor:
+        if any(r["fidelity"] >= floor for r in rivals):
+            return "worse: misses the floor a naive conversion meets"
+        if mine["fidelity"] + 1e-9 < max(r["fidelity"] for r in rivals):
+            return "worse: all miss the floor, a naive one is closer"
+        return "all miss the floor; closest or tied"
+    rivals = [r for r in rivals if r["fidelity"] >= floor]
+    if not rivals:
+        return "meets the floor; no naive one does"
+    key = "latency_ms_2t" if host_target else "size_mb"
+    if all(mine[key] <= r[key] * 1.05 for r in rivals):
+        return "meets the floor; " + ("fastest here" if host_target else "smallest")
+    return "meets the floor; a naive one is " + ("faster here" if host_target else "smaller")
+
+
+def estimate_accuracy(families: list[Any], runs: int) -> list[dict[str, Any]]:
     """Calibrate x86-cpu on this host, then compare the cost model's estimate with the
     measured LiteRT latency (2 threads) of each model at each CPU precision."""
     from compressor.core.calibration import fit_profile, measure_workloads
@@ -105,8 +112,8 @@ def estimate_accuracy(models: list[str], runs: int) -> list[dict[str, Any]]:
         shipped, measure_workloads(precisions, 2, runs=runs), "x86-host", host_cpu()
     )
     rows = []
-    for name in models:
-        model = build_model(name)
+    for family in families:
+        name, model = family.name, family.model
         info = model_info_from_keras(model)
         samples = load_builtin_samples(tuple(model.input_shape[1:]), seed=0).train
         for precision in precisions:
@@ -127,7 +134,7 @@ def _fid(row: dict[str, Any]) -> str:
     if "ssim" in row:
         return f"SSIM {row['ssim']:.3f}"
     if "top1_agreement" in row:
-        return f"top-1 {row['top1_agreement']:.2f}"
+        return f"top-1 {row['top1_agreement']:.3f}"
     return "—"
 
 
@@ -139,7 +146,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "naive")
     args = parser.parse_args()
-    from compressor.core.datasets import load_builtin_samples
+    from benchmarks.families import build_families
+    from compressor.core.constraints import primary_fidelity
+    from compressor.core.job import load_images
     from compressor.plugins.manager import get_host
 
     host = get_host()
@@ -148,13 +157,15 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     tflites: dict[tuple[str, str], dict[str, bytes]] = {}
     example: dict[str, Any] = {}
-    for model_name in args.models:
-        model = build_model(model_name)
-        path = work / f"{model_name}.keras"
+    families = build_families(work, args.models)
+    for family in families:
+        model = family.model
+        path = work / f"{family.name}.keras"
         model.save(path)
-        shape = tuple(model.input_shape[1:])
-        samples = load_builtin_samples(shape, seed=0)
-        assert samples.held_out, "fidelity must be scored on held-out photos"
+        # The same split `compressor run` makes (seed 0): naive full int8 calibrates on the
+        # calibration split, everything is scored on the held-out one.
+        samples = load_images(family.data, tuple(model.input_shape[1:]), seed=0)
+        assert samples.held_out, "fidelity must be scored on held-out images"
         images = samples.evaluation
         reference = model.predict(images, verbose=0)
         naive = {
@@ -168,19 +179,25 @@ def main() -> None:
         for profile_name in args.profiles:
             profile = host.profiles.resolve(profile_name)
             start = time.perf_counter()
-            data, report = run_planned(profile_name, path, work)
+            data, report = run_planned(profile_name, path, family.data, work)
             seconds = round(time.perf_counter() - start, 1)
             mine = measure(data, images, reference, threads=(1, 2), runs=args.runs)[0]
             pipeline = " → ".join(
                 s["strategy"] for s in report["stages"] if s["name"] != "evaluate"
             )
+            candidates = report.get("search", {}).get("candidates", [])
             entry = {
-                "model": model_name,
+                "model": family.name,
+                "weights": family.kind,
+                "images": {"calibration": len(samples.calibration), "held_out": len(images)},
                 "profile": profile_name,
+                "floor": report["constraints"]["min_fidelity"],
+                "host_target": profile.runs_on_this_host(),
                 "compressor": {
                     **mine,
                     "pipeline": pipeline,
                     "run_seconds": seconds,
+                    "candidates_measured": len(candidates),
                     "estimated_target_ms": report["result"].get("estimated_latency_ms"),
                     "coverage": coverage_text(data, profile),
                 },
@@ -190,13 +207,12 @@ def main() -> None:
                     **measured_naive[label],
                     "coverage": coverage_text(data_naive, profile),
                 }
+            for label in ("compressor", *NAIVE):
+                entry[label]["fidelity"] = primary_fidelity(entry[label])[1]
             rows.append(entry)
-            tflites[(model_name, profile_name)] = {
-                "compressor": data,
-                **naive,
-            }
-            example[model_name] = images[0]
-            print(model_name, profile_name, pipeline, mine)
+            tflites[(family.name, profile_name)] = {"compressor": data, **naive}
+            example[family.name] = images[0]
+            print(family.name, profile_name, pipeline, mine, flush=True)
     # Re-measure every model of a family round-robin (fair ratios on a noisy host).
     for entry in rows:
         key = (entry["model"], entry["profile"])
@@ -210,7 +226,8 @@ def main() -> None:
             )
             for label, value in medians.items():
                 entry[label][f"latency_ms_{threads}t"] = value
-    estimates = estimate_accuracy(args.models, args.runs)
+        entry["verdict"] = verdict(entry, entry["floor"], entry["host_target"])
+    estimates = estimate_accuracy(families, args.runs)
     data = {
         "benchmark": "vs_naive",
         "host": host_facts(),
@@ -221,7 +238,7 @@ def main() -> None:
     write_json(ROOT / "benchmarks" / "results.json", data)
     table_rows = []
     for entry in rows:
-        for label in ("compressor", "naive Optimize.DEFAULT", "naive full int8"):
+        for label in ("compressor", *NAIVE):
             r = entry[label]
             cov = r["coverage"]
             table_rows.append(
@@ -230,15 +247,15 @@ def main() -> None:
                     entry["profile"],
                     r.get("pipeline", label) if label == "compressor" else label,
                     r["size_mb"],
-                    r["gzip_mb"],
                     r["latency_ms_1t"],
                     r["latency_ms_2t"],
                     _fid(r),
                     f"{cov['fraction']:.0%}" + (f" (cut {cov['cut_at']})" if cov["cut_at"] else ""),
+                    entry["verdict"] if label == "compressor" else "",
                 )
             )
     table = markdown_table(
-        ("model", "profile", "pipeline", "MB", "gzip MB", "ms 1t", "ms 2t", "fidelity", "coverage"),
+        ("model", "profile", "pipeline", "MB", "ms 1t", "ms 2t", "fidelity", "coverage", "verdict"),
         table_rows,
     )
     host_info = data["host"]
