@@ -55,9 +55,14 @@ def host_facts() -> dict[str, Any]:
     """What the numbers were measured on."""
     import os
 
-    from compressor.core.host import host_cpu
+    from compressor.core.host import host_cpu, host_isa
 
-    return {"cpu": host_cpu(), "cores": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "cpu": host_cpu(),
+        "isa": list(host_isa()),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

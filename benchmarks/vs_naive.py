@@ -260,9 +260,10 @@ def main() -> None:
     )
     host_info = data["host"]
     header = (
-        f"Measured on {host_info['cpu']} ({host_info['cores']} cores); LiteRT median of "
-        f"{args.runs} runs; fidelity vs the float Keras model on scikit-image's sample photos; "
-        "coverage on the profile's delegate."
+        f"Measured on {host_info['cpu']} ({host_info['cores']} cores, "
+        f"{', '.join(host_info.get('isa', [])) or 'ISA unknown'}); LiteRT median of "
+        f"{args.runs} runs; fidelity vs the float Keras model on each family's held-out "
+        "split; coverage on the profile's delegate."
     )
     replace_section(ROOT / "docs" / "benchmarks.md", "vs-naive", f"{header}\n\n{table}")
     accuracy = markdown_table(
