@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass
 class Artifact:
-    """A stage's input/output. Exactly one of ``keras_model``/``tflite_bytes`` is set.
+    """A stage's input/output. Exactly one of ``keras_model``/``tflite_bytes``/``graph``
+    is set (``graph``: a frozen graph, see ``compressor.core.frozen_graph``).
 
     ``facts`` carries what earlier stages did that later ones must know (sparsity,
     whether QAT wrapped the model, the precision of the conversion, I/O types).
@@ -20,6 +21,16 @@ class Artifact:
     # The float model before QAT: full-int8 conversion also tries it (post-training)
     # and keeps whichever matches the float model better.
     pre_qat_model: Any = None
+    graph: Any = None
+
+    @classmethod
+    def of_model(cls, model: Any) -> Artifact:
+        """The first stage's input: a Keras model, or a frozen graph."""
+        from compressor.core.frozen_graph import FrozenGraph
+
+        if isinstance(model, FrozenGraph):
+            return cls(graph=model, facts={"frozen_graph": model.source_format})
+        return cls(keras_model=model)
 
     @property
     def is_tflite(self) -> bool:
@@ -33,6 +44,7 @@ class Artifact:
             keras_model=model,
             tflite_bytes=None,
             pre_qat_model=None,
+            graph=None,
             facts={**self.facts, **facts},
         )
 
@@ -43,5 +55,6 @@ class Artifact:
             keras_model=None,
             tflite_bytes=data,
             pre_qat_model=None,
+            graph=None,
             facts={**self.facts, **facts},
         )

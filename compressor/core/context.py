@@ -22,7 +22,8 @@ def _ignore_progress(message: str, fraction: float) -> None:
 
 @dataclass
 class RunContext:
-    """Shared state of one run. ``float_model`` is the original, uncompressed Keras model."""
+    """Shared state of one run. ``float_model`` is the original, uncompressed model: a
+    Keras model, or a ``FrozenGraph`` (which predicts like one)."""
 
     profile: HardwareProfile
     run_dir: Path
@@ -63,8 +64,12 @@ class RunContext:
         """The float model as a float32 ``.tflite`` (the baseline), converted once."""
         if "float32" not in self._float_tflite:
             from compressor.core.conversion import convert_keras
+            from compressor.core.frozen_graph import FrozenGraph
 
-            self._float_tflite["float32"] = convert_keras(self.float_model, "float32")
+            if isinstance(self.float_model, FrozenGraph):
+                self._float_tflite["float32"] = self.float_model.tflite
+            else:
+                self._float_tflite["float32"] = convert_keras(self.float_model, "float32")
         return self._float_tflite["float32"]
 
     def representative_images(self, limit: int = 64) -> np.ndarray:

@@ -44,6 +44,8 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
     from compressor.core.keras_io import fix_input_size, load_user_model, require_image_model
     from compressor.core.model_info import model_info_from_keras
 
+    if model_path is not None and _is_frozen_graph_path(model_path):
+        return _load_frozen(model_path, input_size)
     if model_path is None:
         from compressor.models.default import build_default_model, default_model_name
 
@@ -60,6 +62,36 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
             raise CompressorError(f"--input-size: model {source} already has a fixed input size")
     require_image_model(model, source)
     return LoadedModel(model, source, model_info_from_keras(model), origin)
+
+
+def _is_frozen_graph_path(path: Path) -> bool:
+    from compressor.core.frozen_graph import is_saved_model_dir
+
+    return path.suffix.lower() == ".tflite" or is_saved_model_dir(path)
+
+
+def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
+    """A SavedModel or float ``.tflite``, checked to take one static image input."""
+    from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tflite
+
+    if not path.exists():
+        raise CompressorError(f"model file {path} does not exist", "check the --model path")
+    if input_size:
+        raise CompressorError(
+            f"--input-size: model {path} is a frozen graph with a fixed input size",
+            "drop --input-size",
+        )
+    graph = load_frozen_graph(path)
+    info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
+    shape = info.input_image_shape
+    if len(info.inputs) != 1 or shape is None or shape[2] not in (1, 3, 4):
+        raise CompressorError(
+            f"model {path}: inputs {[t.shape for t in info.inputs]} are not one static image "
+            "(batch, height, width, 1|3|4)",
+            "compressor compresses models with one image input",
+        )
+    origin = {"format": graph.source_format, "frozen_graph": True}
+    return LoadedModel(graph, str(path), info, origin)
 
 
 def load_images(data: Path | None, shape: tuple[int, int, int], seed: int) -> ImageSet:

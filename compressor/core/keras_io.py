@@ -10,7 +10,10 @@ from typing import Any
 from compressor.core.errors import ModelError
 
 SUPPORTED_SUFFIXES = (".keras", ".h5", ".hdf5")
-ACCEPTED_FORMATS = "a Keras model (.keras, .h5 or .hdf5; tf_keras or Keras 3)"
+ACCEPTED_FORMATS = (
+    "a Keras model (.keras, .h5 or .hdf5; tf_keras or Keras 3), a SavedModel directory "
+    "or a float32 .tflite"
+)
 
 
 def saved_keras_version(path: Path) -> str | None:
@@ -50,6 +53,17 @@ def check_model_file(path: Path) -> None:
     """A one-line error for a missing, unsupported or corrupt model file."""
     if not path.exists():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
+    if path.suffix.lower() == ".onnx":
+        raise ModelError(
+            f"model file {path}: ONNX input is not built in yet",
+            "convert it with onnx2tf to a SavedModel (onnx2tf -i model.onnx -o saved/) "
+            "and pass that directory",
+        )
+    if path.is_dir():
+        raise ModelError(
+            f"model path {path} is a directory without saved_model.pb",
+            f"pass {ACCEPTED_FORMATS}",
+        )
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ModelError(
             f"model file {path}: unsupported format '{path.suffix or path.name}'",

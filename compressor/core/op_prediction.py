@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compressor.core.coverage import Coverage, not_in_op_list, shape_problem, summarise
+from compressor.core.frozen_graph import FROZEN_KEY
 from compressor.core.model_info import LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile
 
@@ -126,8 +127,10 @@ def predict_ops(info: ModelInfo, precision: str, io_type: str = "float32") -> li
     float_io = precision == "int8" and io_type == "float32"
     if float_io:
         add("QUANTIZE", "input")
+    frozen = bool(info.extra.get(FROZEN_KEY))
     for layer in info.layers:
-        for op in _layer_ops(layer, previous):
+        # A frozen graph's layers are its TFLite operators already.
+        for op in (layer.class_name,) if frozen else _layer_ops(layer, previous):
             if precision == "float16" and op in _WEIGHTED:
                 # float16 kernels and biases are dequantized at load time (identical constant
                 # buffers are shared, so the real count can be lower)

@@ -18,6 +18,7 @@ from compressor.core.strategy import (
     PipelineView,
     StrategyConfig,
     StrategyRegistry,
+    check_support,
 )
 from compressor.core.validation import describe_validation_error
 
@@ -129,7 +130,7 @@ def resolve_plan_steps(
             )
     seen, _final = view.infos(info)
     for i, (spec, strategy, _config) in enumerate(steps):
-        support = strategy.supports(profile, seen[spec.stage], view)
+        support = check_support(strategy, profile, seen[spec.stage], view)
         if not support.ok and support.hard:
             raise PlanError(
                 f"plan {source}: stages[{i}] {spec.strategy} cannot run on {profile.name}: "

@@ -25,6 +25,7 @@ from compressor.core.strategy import (
     PipelineView,
     Strategy,
     StrategyRegistry,
+    check_support,
 )
 
 
@@ -271,7 +272,7 @@ def plan_pipeline(
             if choice is not None
             for strategy in [choice[0]]
             for support in [
-                strategy.supports(profile, info, PipelineView({strategy.stage: choice}))
+                check_support(strategy, profile, info, PipelineView({strategy.stage: choice}))
             ]
             if not support.ok
         }
@@ -323,7 +324,7 @@ def _first_failure(
     seen, _final = view.infos(info)
     order = sorted(view.steps.items(), key=lambda item: item[0] != "quantize")
     for stage, (strategy, _params) in order:
-        support = strategy.supports(profile, seen[stage], view)
+        support = check_support(strategy, profile, seen[stage], view)
         if not support.ok:
             return stage, strategy, support.reason
     return None

@@ -29,9 +29,9 @@ def save_stage_output(artifact: Artifact, folder: Path) -> Path:
     (folder / "facts.json").write_text(
         json.dumps(artifact.facts, indent=2, default=str), encoding="utf-8"
     )
-    if artifact.is_tflite:
+    if artifact.is_tflite or artifact.graph is not None:
         path = folder / "model.tflite"
-        path.write_bytes(artifact.tflite_bytes)
+        path.write_bytes(artifact.tflite_bytes or artifact.graph.tflite)
         return path
     path = folder / "model.keras"
     try:
@@ -129,7 +129,7 @@ def run_stages(
     """Run every step in order; returns the final artifact and per-stage records.
 
     Stages already built by the plan search come from ``cache`` (their record says so)."""
-    artifact = Artifact(keras_model=context.float_model)
+    artifact = Artifact.of_model(context.float_model)
     records = []
     for number, (spec, strategy, config) in enumerate(steps, start=1):
         params = config.model_dump()

@@ -207,7 +207,7 @@ def measure_candidate(
         context, model_info=context.original_model_info, notes=[], results={}, samples={}
     )
     start = time.perf_counter()
-    artifact = Artifact(keras_model=context.float_model)
+    artifact = Artifact.of_model(context.float_model)
     build = [step for step in candidate.steps if step[0].stage != "evaluate"]
     try:
         for index in range(len(build)):

@@ -110,6 +110,9 @@ class Strategy:
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     produces_precision: ClassVar[str | None] = None
     auto_plan: ClassVar[bool] = True  # False: only used when a plan names it
+    # True: also runs on a frozen graph (SavedModel, float .tflite), whose artifact has
+    # no Keras model; see compressor/core/frozen_graph.py.
+    accepts_frozen_graph: ClassVar[bool] = False
 
     def parse_params(self, params: Mapping[str, Any] | None, where: str) -> StrategyConfig:
         """Validate ``params`` against ``Config``; errors name ``where`` and the field."""
@@ -211,3 +214,16 @@ class StrategyRegistry:
     def entries(self) -> list[RegisteredStrategy]:
         """All registrations, in registration order."""
         return list(self._entries.values())
+
+
+def check_support(
+    strategy: Strategy, profile: HardwareProfile, info: ModelInfo, pipeline: PipelineView
+) -> Support:
+    """``strategy.supports(...)`` after the checks every strategy shares: a strategy that
+    needs Keras layers does not apply to a frozen graph."""
+    from compressor.core.frozen_graph import FROZEN_KEY
+
+    frozen = info.extra.get(FROZEN_KEY)
+    if frozen and not strategy.accepts_frozen_graph:
+        return Support.no(f"not applicable: frozen graph ({frozen}); it needs a Keras model")
+    return strategy.supports(profile, info, pipeline)

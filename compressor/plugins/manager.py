@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.fuse",
     "compressor.strategies.quantize",
     "compressor.strategies.mixed_precision",
+    "compressor.strategies.aeq_quantize",
     "compressor.strategies.evaluate",
 )
 BLOCK_ENV = "COMPRESSOR_BLOCK_PLUGINS"

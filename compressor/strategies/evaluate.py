@@ -38,6 +38,7 @@ class LiteRTEvaluate(Strategy):
     stage = "evaluate"
     summary = "Size, gzip, LiteRT host latency (median/p90), estimated target latency, fidelity"
     Config = EvaluateConfig
+    accepts_frozen_graph = True
 
     def apply(self, artifact: Artifact, context: RunContext, config: EvaluateConfig) -> Artifact:
         """Fill ``context.results`` with ``baseline`` and ``result`` measurements."""

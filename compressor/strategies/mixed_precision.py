@@ -115,6 +115,18 @@ class Recipe:
         return bytes(result.quantized_model)
 
 
+def float_tflite_of(artifact: Artifact, name: str) -> bytes:
+    """The float32 ``.tflite`` of a stage input: a frozen graph's, a Keras model's
+    conversion, or the input itself when it is a float ``.tflite``."""
+    if artifact.graph is not None:
+        return artifact.graph.tflite
+    if artifact.is_tflite:
+        if artifact.facts.get("precision", "float32") != "float32":
+            raise StageError(f"{name}: needs a float model, got an already quantized one")
+        return artifact.tflite_bytes
+    return convert_keras(artifact.keras_model, "float32")
+
+
 class MixedPrecision(Strategy):
     """ai-edge-quantizer per-op recipe: int8, with sensitive ops kept at higher precision."""
 
@@ -123,6 +135,7 @@ class MixedPrecision(Strategy):
     summary = "ai-edge-quantizer per-op recipe: int8, sensitive ops float/int16 (accuracy loop)"
     Config = MixedPrecisionConfig
     produces_precision = "int8"
+    accepts_frozen_graph = True
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
         if profile.requires_full_integer:
@@ -153,12 +166,7 @@ class MixedPrecision(Strategy):
 
     def apply(self, artifact: Artifact, context: RunContext, config: MixedPrecisionConfig):
         """Quantize by the recipe; run the accuracy-control loop if the floor is missed."""
-        if artifact.is_tflite:
-            if artifact.facts.get("precision", "float32") != "float32":
-                raise StageError(f"{self.name}: needs a float model, got an already quantized one")
-            float_model = artifact.tflite_bytes
-        else:
-            float_model = convert_keras(artifact.keras_model, "float32")
+        float_model = float_tflite_of(artifact, self.name)
         samples = context.representative_images(config.calibration_images)
         builder = Recipe(float_model, samples)
         images = context.images.calibration

@@ -11,6 +11,7 @@ from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.conversion import configure_converter
 from compressor.core.errors import StageError
+from compressor.core.frozen_graph import FROZEN_KEY
 from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.native_logs import quiet_native_logs
@@ -47,10 +48,15 @@ class _TFLiteConversion(Strategy):
 
     stage = "quantize"
     Config = _ConvertConfig
+    accepts_frozen_graph = True  # a SavedModel, not a .tflite (see supports)
 
     def supports(
         self, profile: HardwareProfile, info: ModelInfo, pipeline: PipelineView
     ) -> Support:
+        if info.extra.get(FROZEN_KEY) == "float .tflite" and self.produces_precision != "float32":
+            return Support.no(
+                "the TFLite converter cannot re-convert a .tflite (ai-edge-quantizer can)"
+            )
         precision = self.produces_precision or "float32"
         if profile.requires_full_integer and precision != "int8":
             return Support.no(f"{profile.name} runs only full-integer int8 models")
@@ -70,7 +76,15 @@ class _TFLiteConversion(Strategy):
 
         if artifact.is_tflite:
             raise StageError(f"{self.name}: the model is already converted to .tflite")
-        converter = tf.lite.TFLiteConverter.from_keras_model(artifact.keras_model)
+        if artifact.keras_model is not None:
+            converter = tf.lite.TFLiteConverter.from_keras_model(artifact.keras_model)
+        elif artifact.graph is not None and artifact.graph.saved_model_dir:
+            converter = tf.lite.TFLiteConverter.from_saved_model(artifact.graph.saved_model_dir)
+        else:
+            raise StageError(
+                f"{self.name}: the TFLite converter needs a Keras model or a SavedModel",
+                "quantize a .tflite with aeq-int8, aeq-dynamic-int8 or aeq-mixed-precision",
+            )
         facts = self.configure(converter, context, config)
         try:
             with quiet_native_logs(), warnings.catch_warnings():
@@ -97,7 +111,8 @@ class Float32Conversion(_TFLiteConversion):
 
     def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
         """Convert; the untouched float model's conversion is the run's baseline, made once."""
-        if artifact.keras_model is not None and artifact.keras_model is context.float_model:
+        original = artifact.keras_model or artifact.graph
+        if original is not None and original is context.float_model:
             return artifact.with_tflite(context.float_tflite(), precision="float32")
         return super().apply(artifact, context, config)
 

@@ -1,0 +1,213 @@
+"""Frozen graphs: models without trainable Keras layers (a SavedModel, a float ``.tflite``).
+
+A frozen graph is carried as its float32 ``.tflite`` (the baseline and the reference the
+run is scored against), plus the SavedModel directory when there is one, so the TFLite
+converter can re-convert it at any precision. Stages that need Keras layers (pruning,
+QAT, distillation, fusing) do not apply; post-training quantization (the converter for a
+SavedModel, ai-edge-quantizer for any float ``.tflite``), per-op mixed precision and
+evaluation do. Strategies say which they are with ``accepts_frozen_graph``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compressor.core.errors import ModelError
+from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
+
+FROZEN_KEY = "frozen_graph"  # ModelInfo.extra key: the graph's source format
+
+# TFLite builtin op -> the op kind the cost model and the planner reason about.
+_KIND_BY_OP = {
+    "CONV_2D": "conv",
+    "DEPTHWISE_CONV_2D": "depthwise_conv",
+    "TRANSPOSE_CONV": "conv_transpose",
+    "FULLY_CONNECTED": "dense",
+    "ADD": "add",
+    "MUL": "mul",
+    "SUB": "add",
+    "CONCATENATION": "concat",
+    "RESIZE_BILINEAR": "resize",
+    "RESIZE_NEAREST_NEIGHBOR": "resize",
+    "PAD": "pad",
+    "PADV2": "pad",
+    "MIRROR_PAD": "pad",
+    "MAX_POOL_2D": "pool",
+    "AVERAGE_POOL_2D": "pool",
+    "MEAN": "pool",
+    "RESHAPE": "reshape",
+    "RELU": "activation",
+    "RELU6": "activation",
+    "LOGISTIC": "activation",
+    "TANH": "activation",
+    "HARD_SWISH": "activation",
+    "LEAKY_RELU": "activation",
+    "PRELU": "activation",
+    "SOFTMAX": "activation",
+}
+_ACTIVATION_BY_OP = {
+    "RELU": "relu",
+    "RELU6": "relu6",
+    "LOGISTIC": "sigmoid",
+    "TANH": "tanh",
+    "HARD_SWISH": "hard_swish",
+    "LEAKY_RELU": "leaky_relu",
+    "PRELU": "prelu",
+    "SOFTMAX": "softmax",
+}
+
+
+@dataclass
+class FrozenGraph:
+    """A model as a float32 ``.tflite`` (and its SavedModel, when it came as one)."""
+
+    tflite: bytes
+    source_format: str  # "float .tflite" or "SavedModel"
+    name: str
+    saved_model_dir: str | None = None
+
+    def predict(self, images: np.ndarray, batch_size: int = 8, verbose: int = 0) -> np.ndarray:
+        """Float outputs on ``images`` (Keras-like, so the run treats both alike)."""
+        from compressor.core.tflite_runtime import TFLiteModel
+
+        return TFLiteModel(self.tflite).predict(images)
+
+
+def is_saved_model_dir(path: Path) -> bool:
+    """True for a directory holding a TensorFlow SavedModel."""
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def _convert_saved_model(path: Path) -> bytes:
+    import tensorflow as tf
+
+    from compressor.core.native_logs import quiet_native_logs
+
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
+        with quiet_native_logs(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        line = text[-1] if text else type(exc).__name__
+        raise ModelError(
+            f"SavedModel {path}: the TFLite converter cannot convert it: {line[:300]}",
+            "export a serving signature with a fixed input shape (e.g. model.export(dir))",
+        ) from exc
+
+
+def _check_float_tflite(model: bytes, source: str) -> None:
+    from compressor.core.tflite_runtime import TFLiteModel, list_operators
+
+    runner = TFLiteModel(model)
+    dtype = np.dtype(runner.input_detail["dtype"]).name
+    if dtype != "float32":
+        raise ModelError(
+            f"model {source}: input is {dtype}: it is already quantized",
+            "pass the float32 .tflite (compressor quantizes it)",
+        )
+    quantized = [op for op in list_operators(model) if {"int8", "uint8"} & set(op.input_types)]
+    if quantized:
+        raise ModelError(
+            f"model {source}: op {quantized[0].index}:{quantized[0].name} has int8 tensors: "
+            "the model is already quantized",
+            "pass the float32 .tflite (compressor quantizes it)",
+        )
+
+
+def load_frozen_graph(path: Path) -> FrozenGraph:
+    """A SavedModel directory or float ``.tflite`` as a frozen graph (one-line errors)."""
+    if is_saved_model_dir(path):
+        graph = FrozenGraph(
+            _convert_saved_model(path), "SavedModel", path.name, saved_model_dir=str(path)
+        )
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from exc
+        graph = FrozenGraph(data, "float .tflite", path.stem)
+    _check_float_tflite(graph.tflite, str(path))
+    return graph
+
+
+def _macs(name: str, shapes_in: list[tuple[int, ...]], shape_out: tuple[int, ...]) -> int:
+    def product(dims) -> int:
+        total = 1
+        for d in dims:
+            total *= max(int(d), 1)
+        return total
+
+    if name == "CONV_2D" and len(shapes_in) > 1 and len(shapes_in[1]) == 4:
+        _out_ch, kh, kw, in_ch = shapes_in[1]
+        return product(shape_out[1:]) * kh * kw * in_ch
+    if name == "DEPTHWISE_CONV_2D" and len(shapes_in) > 1 and len(shapes_in[1]) == 4:
+        _one, kh, kw, _ch = shapes_in[1]
+        return product(shape_out[1:]) * kh * kw
+    if name == "TRANSPOSE_CONV" and len(shapes_in) > 2 and len(shapes_in[1]) == 4:
+        out_ch, kh, kw, _in_ch = shapes_in[1]
+        return product(shapes_in[2][1:]) * kh * kw * out_ch
+    if name == "FULLY_CONNECTED" and len(shapes_in) > 1 and len(shapes_in[1]) == 2:
+        units, depth = shapes_in[1]
+        return product(shape_out[:-1][1:] or (1,)) * units * depth
+    return 0
+
+
+def model_info_from_tflite(model: bytes, name: str, source_format: str) -> ModelInfo:
+    """Planning facts of a float ``.tflite``: one layer per operator (op kinds, MACs,
+    weights), marked as a frozen graph."""
+    from compressor.core.tflite_runtime import _interpreter
+
+    interpreter = _interpreter(model, delegates=False)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    produced = {int(d["index"]) for d in interpreter.get_input_details()}
+    ops = interpreter._get_ops_details()
+    for op in ops:
+        produced.update(int(i) for i in op["outputs"] if int(i) >= 0)
+    layers = []
+    for op in ops:
+        op_name = str(op["op_name"])
+        inputs = [int(i) for i in op["inputs"] if int(i) >= 0]
+        outputs = [int(i) for i in op["outputs"] if int(i) >= 0]
+        shapes_in = [tuple(int(d) for d in tensors[i]["shape"]) for i in inputs]
+        shape_out = tuple(int(d) for d in tensors[outputs[0]]["shape"]) if outputs else ()
+        params = sum(
+            int(np.prod(tensors[i]["shape"]))
+            for i in inputs
+            if i not in produced and np.dtype(tensors[i]["dtype"]).kind == "f"
+        )
+        layers.append(
+            LayerInfo(
+                name=f"{int(op['index'])}:{op_name}",
+                class_name=op_name,
+                kind=_KIND_BY_OP.get(op_name, "other"),
+                params=params,
+                macs=_macs(op_name, shapes_in, shape_out),
+                output_elements=int(np.prod(shape_out[1:])) if len(shape_out) > 1 else 0,
+                output_shape=[None, *shape_out[1:]] if shape_out else [],
+                activation=_ACTIVATION_BY_OP.get(op_name),
+            )
+        )
+
+    def spec(detail: dict[str, Any]) -> TensorSpec:
+        shape = [int(d) for d in detail["shape"]]
+        return TensorSpec(str(detail["name"]), [None, *shape[1:]], np.dtype(detail["dtype"]).name)
+
+    return ModelInfo(
+        name=name,
+        layers=layers,
+        inputs=[spec(d) for d in interpreter.get_input_details()],
+        outputs=[spec(d) for d in interpreter.get_output_details()],
+        extra={FROZEN_KEY: source_format},
+    )
+
+
+def is_frozen(info: ModelInfo) -> bool:
+    """True when ``info`` describes a frozen graph (no Keras layers to train)."""
+    return bool(info.extra.get(FROZEN_KEY))

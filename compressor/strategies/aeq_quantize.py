@@ -1,0 +1,149 @@
+"""Quantize stage with ai-edge-quantizer on a float ``.tflite``: full int8, int16x8, or
+dynamic-range int8, applied to every op its recipe covers.
+
+The TFLite converter needs a Keras model or a SavedModel; a float ``.tflite`` (what
+litert-torch and onnx2tf users hold) can only be quantized after the fact, which is what
+ai-edge-quantizer does. Keras models are converted to a float ``.tflite`` first, so the
+same strategies work on any model. Static modes calibrate on the run's calibration
+images; model inputs and outputs stay float32 (the quantizer inserts the conversions).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from compressor.core.artifact import Artifact
+from compressor.core.context import RunContext
+from compressor.core.errors import StageError
+from compressor.core.frozen_graph import FROZEN_KEY
+from compressor.core.measured_constants import measured
+from compressor.core.model_info import ModelInfo
+from compressor.core.strategy import (
+    Estimate,
+    PipelineView,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+)
+from compressor.core.tflite_runtime import io_types
+from compressor.plugins import hookimpl
+from compressor.strategies.mixed_precision import (
+    Recipe,
+    _float_op_count,
+    _signature,
+    float_tflite_of,
+)
+from compressor.strategies.quantize import full_int8_loss
+
+
+class AeqConfig(StrategyConfig):
+    calibration_images: int = Field(
+        default=64, ge=1, le=1000, description="Calibration images (static modes)"
+    )
+
+
+class _AeqStrategy(Strategy):
+    stage = "quantize"
+    Config = AeqConfig
+    accepts_frozen_graph = True
+    auto_plan = True
+
+    def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
+        if info.extra.get(FROZEN_KEY) != "float .tflite":
+            return Support.not_needed(
+                "the TFLite converter quantizes Keras models and SavedModels itself"
+            )
+        precision = self.produces_precision or "int8"
+        if not profile.runs(precision):
+            return Support.no(f"{profile.name} does not execute {precision} ({profile.delegate})")
+        if "float32" not in profile.io_types and precision != "int8":
+            return Support.no(f"{profile.name} needs integer I/O")
+        return Support.yes()
+
+    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
+        """The quantized model."""
+        raise NotImplementedError
+
+    def apply(self, artifact: Artifact, context: RunContext, config: AeqConfig) -> Artifact:
+        """Quantize the float ``.tflite`` with this strategy's recipe."""
+        float_model = float_tflite_of(artifact, self.name)
+        try:
+            model = self.quantize(float_model, context, config)
+        except StageError:
+            raise
+        except Exception as exc:
+            line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StageError(
+                f"{self.name}: ai-edge-quantizer failed: {line[:300]}",
+                "choose another quantize strategy in the plan",
+            ) from exc
+        if "float32" not in context.profile.io_types:
+            context.note(
+                f"{self.name}: inputs and outputs stay float32 (ai-edge-quantizer adds "
+                f"QUANTIZE/DEQUANTIZE at the edges); {context.profile.name} prefers "
+                f"{'/'.join(context.profile.io_types)} I/O"
+            )
+        return artifact.with_tflite(
+            model,
+            precision=self.produces_precision,
+            io_type=io_types(model)[0],
+            quantizer="ai-edge-quantizer",
+            float_ops_left=_float_op_count(model),
+        )
+
+
+class AeqFullInt8(_AeqStrategy):
+    """int8 weights and activations on every op the quantizer supports."""
+
+    name = "aeq-int8"
+    summary = "ai-edge-quantizer static int8 on a float .tflite (float32 I/O)"
+    produces_precision = "int8"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(precision="int8", ssim_loss=full_int8_loss(info))
+
+    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
+        builder = Recipe(float_model, context.representative_images(config.calibration_images))
+        return builder.build({"*": "int8"})
+
+
+class AeqInt16x8(_AeqStrategy):
+    """int16 activations, int8 weights: accurate, slow on CPUs (reference kernels)."""
+
+    name = "aeq-int16x8"
+    summary = "ai-edge-quantizer int16 activations / int8 weights on a float .tflite"
+    produces_precision = "int16x8"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(precision="int16x8", ssim_loss=measured("ssim_loss.int16x8"))
+
+    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
+        builder = Recipe(float_model, context.representative_images(config.calibration_images))
+        return builder.build({"*": "int16x8"})
+
+
+class AeqDynamicInt8(_AeqStrategy):
+    """int8 weights, float activations quantized on the fly (no calibration)."""
+
+    name = "aeq-dynamic-int8"
+    summary = "ai-edge-quantizer dynamic-range int8 on a float .tflite"
+    produces_precision = "dynamic_int8"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(precision="dynamic_int8", ssim_loss=measured("ssim_loss.dynamic_int8"))
+
+    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
+        from ai_edge_quantizer import quantizer, recipe
+
+        q = quantizer.Quantizer(float_model)
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        _signature(float_model)  # a model without a signature fails here, clearly
+        return bytes(q.quantize().quantized_model)
+
+
+@hookimpl
+def register_strategies(registry: StrategyRegistry) -> None:
+    """Register the ai-edge-quantizer uniform quantize strategies."""
+    for strategy in (AeqFullInt8, AeqInt16x8, AeqDynamicInt8):
+        registry.add(strategy)
