@@ -192,6 +192,30 @@ def run_cli(
     )
 
 
+def invoke_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the console script's ``main()`` in this process, with its exit code and both
+    streams captured. For error paths, where a subprocess would mostly pay for importing
+    TensorFlow again; end-to-end runs keep ``run_cli``."""
+    import contextlib
+    import io
+
+    from compressor.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    argv = sys.argv
+    sys.argv = ["compressor", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(["compressor", *args], code, out.getvalue(), err.getvalue())
+
+
 def make_context(tmp_path: Path, model, images_dir: Path, profile_name: str = "x86-cpu"):
     """A RunContext around ``model`` with images from ``images_dir``."""
     from compressor.core.context import RunContext

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO, assert_integer_only, build_tiny_cnn, run_cli, run_ok
+from tests.conftest import (
+    REPO,
+    assert_integer_only,
+    build_tiny_cnn,
+    invoke_cli,
+    run_cli,
+    run_ok,
+)
 
 REPORT_KEYS = {"profile", "plan", "stages", "baseline", "result", "artifact"}
 MEASURE_KEYS = {"size_bytes", "gzip_bytes", "host_latency_ms", "estimated_latency_ms", "fidelity"}
@@ -77,7 +84,7 @@ def test_plans_for_the_default_model_have_these_exact_stages(tmp_path, profile, 
 
 
 def test_unknown_profile_is_one_line_error():
-    _assert_one_line_error(run_cli("plan", "--profile", "nosuch"), "unknown profile 'nosuch'")
+    _assert_one_line_error(invoke_cli("plan", "--profile", "nosuch"), "unknown profile 'nosuch'")
 
 
 @pytest.fixture
@@ -242,7 +249,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, saved_cnn, ima
         profile.write_text("name: board\nthreads: two\n")
         args = ["run", "--profile", str(profile), "--output", str(out)]
         expected = ("board.yaml", "threads")
-    _assert_one_line_error(run_cli(*args), *expected)
+    _assert_one_line_error(invoke_cli(*args), *expected)
     assert not out.exists()
 
 
@@ -252,7 +259,7 @@ def test_debug_flag_shows_the_traceback():
 
 
 def test_report_of_a_non_run_is_an_error(tmp_path):
-    _assert_one_line_error(run_cli("report", str(tmp_path)), "no report.json")
+    _assert_one_line_error(invoke_cli("report", str(tmp_path)), "no report.json")
 
 
 def test_readme_states_the_test_command():

@@ -10,7 +10,7 @@ import yaml
 from compressor.core.errors import ProfileError
 from compressor.core.host import host_arch, host_isa
 from compressor.core.profiles import builtin_profile_paths, load_profile_file
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 
 REQUIRED = {"pixel-gpu", "pixel-cpu", "x86-cpu", "edgetpu"}
 
@@ -140,7 +140,7 @@ def test_calibrate_refuses_a_profile_whose_target_is_not_this_host(tmp_path, nam
     if name == "pixel-cpu" and host_arch() == "arm64":
         pytest.skip("pixel-cpu is an arm64 CPU profile: this host may calibrate it")
     output = tmp_path / "mine.yaml"
-    result = run_cli("profiles", "calibrate", name, "-o", str(output))
+    result = invoke_cli("profiles", "calibrate", name, "-o", str(output))
     assert result.returncode == 2 and not output.exists()
     message = result.stderr.strip().splitlines()[0]
     assert f"profile {name} targets" in message and "cannot be measured here" in message
