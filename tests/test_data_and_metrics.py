@@ -17,8 +17,9 @@ from tests.conftest import build_tiny_classifier, build_tiny_cnn
 def test_folder_images_of_any_mode_are_resized_and_scaled(images_dir):
     images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=2)
     assert images.evaluation.shape == (2, 32, 32, 3)  # 30 % of 6 held out
-    assert images.calibration.shape == (4, 32, 32, 3)
-    assert images.train.shape == (12, 32, 32, 3)  # 4 calibration images + 2 crops each
+    assert images.selection.shape == (1, 32, 32, 3)  # 25 % of the other 4, for choices
+    assert images.calibration.shape == (3, 32, 32, 3)
+    assert images.train.shape == (9, 32, 32, 3)  # 3 calibration images + 2 crops each
     assert images.train.dtype == np.float32
     assert images.train.min() >= 0.0 and images.train.max() <= 1.0
     gray = load_image_folder(images_dir, (16, 20, 1), crops_per_image=0)
@@ -29,12 +30,17 @@ def test_held_out_split_never_overlaps_calibration_or_training(images_dir):
     images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=3, seed=7)
     assert images.held_out
     assert not set(images.evaluation_files) & set(images.calibration_files)
-    assert sorted(images.evaluation_files + images.calibration_files) == sorted(
-        p.name for p in images_dir.iterdir()
-    )
+    files = images.evaluation_files + images.calibration_files + images.selection_files
+    assert sorted(files) == sorted(p.name for p in images_dir.iterdir())
     # no training image (whole or crop) equals a held-out image
     for held in images.evaluation:
         assert min(np.abs(images.train - held).max(axis=(1, 2, 3))) > 0.05
+    # choices are made on files that neither fine-tuning nor calibration sees
+    assert images.selection_files and images.choice_split == "selection"
+    assert not set(images.selection_files) & set(images.calibration_files)
+    assert not set(images.selection_files) & set(images.evaluation_files)
+    for chosen in images.selection:
+        assert min(np.abs(images.train - chosen).max(axis=(1, 2, 3))) > 0.05
     # the same seed gives the same split; the split is recorded for report.json
     again = load_image_folder(images_dir, (32, 32, 3), crops_per_image=3, seed=7)
     assert again.evaluation_files == images.evaluation_files
@@ -54,7 +60,7 @@ def test_one_image_cannot_be_split_and_says_so(tmp_path, images_dir):
 def test_unreadable_files_are_skipped_and_named(images_dir):
     (images_dir / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     images = load_image_folder(images_dir, (32, 32, 3), crops_per_image=0)
-    assert len(images.evaluation) + len(images.calibration) == 6
+    assert len(images.evaluation) + len(images.calibration) + len(images.selection) == 6
     assert images.skipped[0].startswith("broken.jpg")
 
 
@@ -79,7 +85,8 @@ def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
 
 def test_builtin_samples_are_real_photos():
     images = load_builtin_samples((24, 24, 3), crops_per_image=1)
-    assert len(images.evaluation) == 2 and len(images.calibration) == 4
+    assert len(images.evaluation) == 2 and len(images.selection) == 1
+    assert len(images.calibration) == 3
     assert images.evaluation.std() > 0.1 and images.held_out
 
 

@@ -100,9 +100,12 @@ def test_report_names_disjoint_calibration_and_held_out_splits(two_runs):
     report = json.loads((two_runs[0] / "report.json").read_text())
     splits = report["data"]["splits"]
     calibration, held_out = splits["calibration"], splits["held_out"]
+    selection = splits["selection"]
     assert held_out["disjoint"] is True
-    assert calibration["images"] == 3 and held_out["images"] == 1  # 4 images, 30 % held out
+    # 4 images: 30 % held out (1); of the other 3, one chooses between variants
+    assert calibration["images"] == 2 and selection["images"] == 1 and held_out["images"] == 1
     assert not set(calibration["files"]) & set(held_out["files"])
+    assert not set(selection["files"]) & (set(calibration["files"]) | set(held_out["files"]))
     assert report["result"]["fidelity_images"] == 1
     assert report["result"]["fidelity_split"] == "held_out"
 

@@ -213,10 +213,14 @@ def test_search_tries_qat_when_post_training_int8_misses_the_floor(host, tmp_pat
     candidates = {c["pipeline"]: c for c in report["search"]["candidates"]}
     ptq, qat = candidates["tflite-full-int8"], candidates["tfmot-qat -> tflite-full-int8"]
     assert ptq["misses"]  # post-training int8 misses the floor, so fine-tuning is tried
-    assert qat["fidelity_value"] > ptq["fidelity_value"] + 0.005
-    assert qat["status"] == "chosen: closest to the constraints"
+    assert qat["measured"]
+    # QAT vs PTQ is decided on the selection split, which QAT never trained on: the QAT
+    # candidate is kept only where it generalises, so it is never worse than PTQ there.
+    assert qat["fidelity_value"] >= ptq["fidelity_value"]
+    chosen = [c for c in candidates.values() if c["status"].startswith("chosen")]
+    assert chosen and chosen[0]["status"] == "chosen: closest to the constraints"
     assert any("not tried: search budget" in c["status"] for c in candidates.values())
-    assert any("QAT model kept" in note for note in report["notes"])
+    assert report["search"]["fidelity_split"].startswith("selection")
 
 
 def test_a_candidate_litert_cannot_load_is_recorded_failed_not_fatal(host, tmp_path, images_dir):

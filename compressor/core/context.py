@@ -48,11 +48,13 @@ class RunContext:
 
     def float_outputs(self, which: str) -> np.ndarray:
         """Outputs of the float model on the ``train``, ``calibration`` (whole calibration
-        images) or ``evaluation`` (held-out) images (cached)."""
+        images), ``choice`` (the images choices are made on: the selection split, or the
+        calibration images without one) or ``evaluation`` (held-out) images (cached)."""
         if which not in self._float_outputs:
             images = {
                 "train": self.images.train,
                 "calibration": self.images.calibration,
+                "choice": self.images.choice,
                 "evaluation": self.images.evaluation,
             }[which]
             self._float_outputs[which] = np.asarray(

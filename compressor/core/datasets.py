@@ -3,10 +3,13 @@
 Any size or mode is accepted: images are converted to the model's channels,
 resized to its input size and scaled to [0, 1].
 
-The source images are split, by file, into two disjoint sets: the *calibration* split
-(used for calibration, fine-tuning and every choice between variants) and the
-*held-out* split (used only for the fidelity a report states). Crops are taken from
-calibration images only, so no pixel of a held-out photo is ever trained on.
+The source images are split, by file, into three disjoint sets: the *calibration*
+split (quantization ranges and fine-tuning), the *selection* split (every choice
+between variants: it is never fine-tuned on, so a candidate fitted to its training
+images gains nothing there) and the *held-out* split (used only for the fidelity a
+report states). Crops are taken from calibration images only, so no pixel of a
+selection or held-out photo is ever trained on. With fewer than three non-held-out
+files there is no selection split and choices use the calibration images.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ UNREADABLE_IMAGE_ERRORS = (
 )
 # Share of the source images held out for reported fidelity (at least one).
 HELD_OUT_FRACTION = 0.3
+# Share of the remaining images kept out of fine-tuning to choose between variants.
+SELECTION_FRACTION = 0.25
 BUILTIN_SAMPLE_FILES = (
     "astronaut.png",
     "coffee.png",
@@ -59,10 +64,23 @@ class ImageSet:
     calibration: np.ndarray | None = None
     calibration_files: list[str] = field(default_factory=list)
     evaluation_files: list[str] = field(default_factory=list)
+    selection: np.ndarray | None = None
+    selection_files: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.calibration is None:
             self.calibration = self.evaluation
+
+    @property
+    def choice(self) -> np.ndarray:
+        """Images every choice between variants is made on: the selection split, or the
+        calibration images when there is none."""
+        return self.selection if self.selection is not None else self.calibration
+
+    @property
+    def choice_split(self) -> str:
+        """Name of the split ``choice`` holds."""
+        return "selection" if self.selection is not None else "calibration"
 
     @property
     def held_out(self) -> bool:
@@ -78,7 +96,13 @@ class ImageSet:
                 "files": self.calibration_files,
                 "images": len(self.calibration_files),
                 "with_crops": int(len(self.train)),
-                "used_for": "calibration, fine-tuning and choices between variants",
+                "used_for": "calibration and fine-tuning"
+                + ("" if self.selection is not None else " and choices between variants"),
+            },
+            "selection": {
+                "files": self.selection_files,
+                "images": len(self.selection_files),
+                "used_for": "choices between variants (never fine-tuned on)",
             },
             "held_out": {
                 "files": self.evaluation_files,
@@ -146,8 +170,14 @@ def images_from_paths(
     height, width, channels = input_shape
     rng = np.random.default_rng(seed)
     held = held_out_indices(len(paths), held_out_fraction, seed)
+    remaining = [i for i in range(len(paths)) if i not in held]
+    chosen = set()
+    if held and len(remaining) >= 3:
+        picks = held_out_indices(len(remaining), SELECTION_FRACTION, seed + 1)
+        chosen = {remaining[i] for i in picks}
     calibration, evaluation, train, skipped = [], [], [], []
     calibration_files, evaluation_files = [], []
+    selection, selection_files = [], []
     for index, path in enumerate(paths):
         try:
             image = open_image(path, channels)
@@ -159,12 +189,20 @@ def images_from_paths(
             evaluation.append(whole)
             evaluation_files.append(path.name)
             continue
+        if index in chosen:
+            selection.append(whole)
+            selection_files.append(path.name)
+            continue
         calibration.append(whole)
         calibration_files.append(path.name)
         train.append(whole)
         train.extend(
             _to_array(c, height, width) for c in _random_crops(image, crops_per_image, rng)
         )
+    if not calibration and selection:
+        # the training files were unreadable: the selection files train instead
+        calibration, calibration_files, train = selection, selection_files, list(selection)
+        selection, selection_files = [], []
     if not calibration and not evaluation:
         detail = f" (unreadable: {', '.join(skipped[:3])})" if skipped else ""
         raise DataError(
@@ -188,6 +226,8 @@ def images_from_paths(
         calibration=np.stack(calibration),
         calibration_files=calibration_files,
         evaluation_files=list(evaluation_files),
+        selection=np.stack(selection) if selection else None,
+        selection_files=selection_files,
     )
 
 

@@ -292,9 +292,10 @@ def _candidates(report: dict[str, Any]) -> str:
         for k, v in search["constraints"].items()
         if k != "sources"
     )
+    split = str(search.get("fidelity_split", "calibration")).split(" ")[0]
     return (
         f"<p>Constraints: {constraints}. Latency: {_esc(search['latency'])}. "
-        "The choice measures fidelity on the calibration split; the result above is "
+        f"The choice measures fidelity on the {_esc(split)} split; the result above is "
         "measured on the held-out split. "
         f"Search took {search['seconds']:g} s.</p>"
         + _table(
@@ -302,7 +303,7 @@ def _candidates(report: dict[str, Any]) -> str:
                 "pipeline",
                 "size bytes (measured)",
                 "latency ms",
-                "fidelity (measured, calibration split)",
+                f"fidelity (measured, {_esc(split)} split)",
                 "outcome",
             ],
             rows,

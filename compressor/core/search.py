@@ -5,7 +5,8 @@ The planner ranks every feasible pipeline by the cost model; estimates miss on r
 models and hosts, so the search takes the top of that ranking and measures it: cheap
 post-training candidates first (seconds each), costly ones (fine-tuning, the
 mixed-precision loop) only when none of those meets the constraints, shared prefixes
-built once (``StageCache``). The choice measures fidelity on the calibration split (the
+built once (``StageCache``). The choice measures fidelity on the selection split, which
+fine-tuning never sees (the calibration images when there is no selection split; the
 report states the result's fidelity on the held-out split); latency is measured on
 this host when the host is the target and estimated otherwise. Among
 candidates that meet every constraint the measured score decides (the profile's
@@ -120,6 +121,7 @@ class SearchResult:
     latency_kind: str
     seconds: float
     budget_seconds: float | None
+    fidelity_split: str = "calibration"
 
     @property
     def met(self) -> bool:
@@ -134,7 +136,8 @@ class SearchResult:
             "chosen": self.chosen.label,
             "misses": [miss.text() for miss in self.chosen.misses],
             "latency": self.latency_kind,
-            "fidelity_split": "calibration (the report's result fidelity is on the held-out split)",
+            "fidelity_split": f"{self.fidelity_split} (the report's result fidelity is on "
+            "the held-out split)",
             "baseline": {
                 key: self.baseline[key]
                 for key in ("size_bytes", "gzip_bytes", "host_latency_ms", "estimated_latency_ms")
@@ -232,7 +235,7 @@ def measure_candidate(
             images,
             local.model_info,
             runs,
-            split="calibration",
+            split=context.images.choice_split,
         )
         coverage = op_coverage(
             list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
@@ -278,8 +281,9 @@ def search_plans(
     start = time.perf_counter()
     # Choosing between candidates is part of fitting the result: it uses the calibration
     # split, so the held-out fidelity the report states is never the selection's.
-    images = context.images.calibration[:max_images]
-    reference = context.float_outputs("calibration")[:max_images]
+    images = context.images.choice[:max_images]
+    reference = context.float_outputs("choice")[:max_images]
+    split = context.images.choice_split
     baseline, _ = measure_tflite(
         context.float_tflite(),
         context,
@@ -288,7 +292,7 @@ def search_plans(
         images,
         context.original_model_info,
         runs,
-        split="calibration",
+        split=split,
     )
     candidates = [
         MeasuredCandidate(
@@ -346,6 +350,7 @@ def search_plans(
         ),
         seconds=time.perf_counter() - start,
         budget_seconds=budget_seconds,
+        fidelity_split=split,
     )
 
 

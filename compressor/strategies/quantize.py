@@ -200,26 +200,27 @@ class FullInteger(_TFLiteConversion):
             context.note(
                 f"{self.name}: QAT model kept: matches the float model {qat_score:.4f} vs "
                 f"post-training int8 {ptq_score:.4f} (+{qat_score - ptq_score:.4f}, "
-                "calibration images)"
+                f"{context.images.choice_split} images)"
             )
             return converted.with_tflite(converted.tflite_bytes, qat_kept=True, **scores)
         context.note(
             f"{self.name}: QAT discarded: it converted worse than post-training int8 "
             f"(match {qat_score:.4f} vs {ptq_score:.4f}, -{ptq_score - qat_score:.4f}, "
-            "calibration images); kept post-training int8"
+            f"{context.images.choice_split} images); kept post-training int8"
         )
         return converted.with_tflite(fallback.tflite_bytes, qat_kept=False, **scores)
 
 
 def _match_score(model: bytes, context: RunContext) -> float:
     """How closely a .tflite matches the float model (higher is better): SSIM,
-    top-1 agreement, or negative mean absolute error — on calibration images, so the
-    held-out images that the report scores never take part in the choice."""
+    top-1 agreement, or negative mean absolute error — on the selection split, which QAT
+    never trained on (so its fit to the training images gains it nothing), and never on
+    the held-out images that the report scores."""
     from compressor.core.fidelity import compare_outputs
     from compressor.core.tflite_runtime import TFLiteModel
 
-    images = context.images.calibration[:8]
-    reference = context.float_outputs("calibration")[:8]
+    images = context.images.choice[:64]
+    reference = context.float_outputs("choice")[:64]
     metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
     for key in ("ssim", "top1_agreement"):
         if key in metrics:
