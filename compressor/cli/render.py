@@ -159,7 +159,8 @@ def candidates_table(search: dict[str, Any]) -> Table:
         title=f"Candidates measured — constraints: {wanted}; latency {search['latency']}",
         title_justify="left",
     )
-    for column in ("pipeline", "size", "gzip", "latency", "fidelity (calib.)", "outcome"):
+    split = str(search.get("fidelity_split", "calibration")).split(" ")[0]
+    for column in ("pipeline", "size", "gzip", "latency", f"fidelity ({split})", "outcome"):
         table.add_column(column, overflow="fold")
     for candidate in search["candidates"]:
         measured = candidate["measured"]
