@@ -49,10 +49,9 @@ NAIVE = ("naive Optimize.DEFAULT", "naive full int8")
 
 def coverage_text(model: bytes, profile: Any) -> dict[str, Any]:
     """Delegate coverage of a converted model on ``profile``."""
-    from compressor.core.coverage import op_coverage
-    from compressor.core.tflite_runtime import list_operators
+    from compressor.core.coverage import model_coverage
 
-    return op_coverage(list_operators(model), profile).to_dict()
+    return model_coverage(model, profile).to_dict()
 
 
 def run_planned(

@@ -26,10 +26,10 @@ class Artifact:
     @classmethod
     def of_model(cls, model: Any) -> Artifact:
         """The first stage's input: a Keras model, or a frozen graph."""
-        from compressor.core.frozen_graph import FrozenGraph
+        from compressor.core.frozen_graph import FROZEN_KEY, FrozenGraph
 
         if isinstance(model, FrozenGraph):
-            return cls(graph=model, facts={"frozen_graph": model.source_format})
+            return cls(graph=model, facts={FROZEN_KEY: model.source_format})
         return cls(keras_model=model)
 
     @property

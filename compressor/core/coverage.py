@@ -123,3 +123,11 @@ def op_coverage(
     coverage = summarise(verdicts, profile)
     coverage.analyzer = verdict.to_dict() if verdict else None
     return coverage
+
+
+def model_coverage(model: bytes, profile: HardwareProfile) -> Coverage:
+    """Coverage of a converted ``.tflite`` on ``profile``, from its real operators (and
+    TensorFlow's GPU analyzer for a GPU delegate)."""
+    from compressor.core.tflite_runtime import list_operators
+
+    return op_coverage(list_operators(model), profile, model)

@@ -21,6 +21,8 @@ from compressor.core.errors import ModelError
 from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
 
 FROZEN_KEY = "frozen_graph"  # ModelInfo.extra key: the graph's source format
+TFLITE_FORMAT = "float .tflite"  # source formats: this or SAVED_MODEL_FORMAT
+SAVED_MODEL_FORMAT = "SavedModel"
 
 # TFLite builtin op -> the op kind the cost model and the planner reason about.
 _KIND_BY_OP = {
@@ -67,7 +69,7 @@ class FrozenGraph:
     """A model as a float32 ``.tflite`` (and its SavedModel, when it came as one)."""
 
     tflite: bytes
-    source_format: str  # "float .tflite" or "SavedModel"
+    source_format: str  # TFLITE_FORMAT or SAVED_MODEL_FORMAT
     name: str
     saved_model_dir: str | None = None
 
@@ -125,14 +127,14 @@ def load_frozen_graph(path: Path) -> FrozenGraph:
     """A SavedModel directory or float ``.tflite`` as a frozen graph (one-line errors)."""
     if is_saved_model_dir(path):
         graph = FrozenGraph(
-            _convert_saved_model(path), "SavedModel", path.name, saved_model_dir=str(path)
+            _convert_saved_model(path), SAVED_MODEL_FORMAT, path.name, saved_model_dir=str(path)
         )
     else:
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from exc
-        graph = FrozenGraph(data, "float .tflite", path.stem)
+        graph = FrozenGraph(data, TFLITE_FORMAT, path.stem)
     _check_float_tflite(graph.tflite, str(path))
     return graph
 

@@ -89,7 +89,7 @@ def _translate_object(key: str, value: dict[str, Any], layer: str) -> Any:
     cls = getattr(module, value["class_name"], None)
     config = dict(value.get("config") or {})
     if cls is not None:
-        accepted = _accepted_keys(cls) or set(config)
+        accepted = _accepted_keys(cls)
         config = {k: v for k, v in config.items() if k in accepted}
         dropped = {
             k: v
@@ -129,8 +129,9 @@ def _activation(value: Any, layer: str) -> Any:
     )
 
 
-def _accepted_keys(cls: type) -> set[str] | None:
-    """Constructor keywords of ``cls`` (None when it takes anything)."""
+def _accepted_keys(cls: type) -> set[str]:
+    """Constructor keywords of ``cls``, up its classes until one stops passing
+    ``**kwargs`` on (a tf_keras layer's base ``Layer`` takes the common ones)."""
     keys: set[str] = set(BASE_LAYER_KEYS)
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -150,7 +151,7 @@ def translate_layer_config(config: dict[str, Any], cls: type, layer: str) -> dic
     accepted = _accepted_keys(cls)
     translated: dict[str, Any] = {}
     for key, value in config.items():
-        if accepted is not None and key not in accepted:
+        if key not in accepted:
             if value in NEUTRAL_VALUES or value in ({}, []):
                 continue
             raise TranslationError(

@@ -25,6 +25,7 @@ from typing import Any
 from compressor.core.artifact import Artifact
 from compressor.core.constraints import Constraints, Miss, primary_fidelity
 from compressor.core.context import RunContext
+from compressor.core.coverage import model_coverage
 from compressor.core.errors import CompressorError
 from compressor.core.measurement import measure_tflite
 from compressor.core.plan import StageSpec
@@ -215,33 +216,22 @@ def measure_candidate(
     try:
         for index in range(len(build)):
             artifact, _seconds, _reused = apply_step(build, index, artifact, local, cache)
-    except CompressorError as exc:
-        candidate.status = f"failed: {exc.message}"
-        candidate.seconds = time.perf_counter() - start
-        return
-    if not artifact.is_tflite:
-        candidate.status = "failed: the pipeline does not end in a .tflite"
-        return
-    precision = artifact.facts.get("precision", "float32")
-    from compressor.core.coverage import op_coverage
-    from compressor.core.tflite_runtime import list_operators
-
-    try:
+        if not artifact.is_tflite:
+            raise CompressorError("the pipeline does not end in a .tflite")
+        # LiteRT may refuse what a converter wrote (e.g. an int8 scale overflow): the
+        # candidate fails, the search goes on.
         numbers, _outputs = measure_tflite(
             artifact.tflite_bytes,
             local,
-            precision,
+            artifact.facts.get("precision", "float32"),
             reference,
             images,
             local.model_info,
             runs,
             split=context.images.choice_split,
         )
-        coverage = op_coverage(
-            list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
-        )
+        coverage = model_coverage(artifact.tflite_bytes, context.profile)
     except CompressorError as exc:
-        # e.g. the converter wrote a model LiteRT refuses to prepare (int8 scale overflow)
         candidate.status = f"failed: {exc.message}"
         candidate.seconds = time.perf_counter() - start
         return

@@ -15,7 +15,7 @@ from pydantic import Field
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import StageError
-from compressor.core.frozen_graph import FROZEN_KEY
+from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.strategy import (
@@ -50,7 +50,7 @@ class _AeqStrategy(Strategy):
     auto_plan = True
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
-        if info.extra.get(FROZEN_KEY) != "float .tflite":
+        if info.extra.get(FROZEN_KEY) != TFLITE_FORMAT:
             return Support.not_needed(
                 "the TFLite converter quantizes Keras models and SavedModels itself"
             )
@@ -62,8 +62,10 @@ class _AeqStrategy(Strategy):
         return Support.yes()
 
     def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
-        """The quantized model."""
-        raise NotImplementedError
+        """The quantized model: every op at ``produces_precision``, calibrated on the run's
+        calibration images (the dynamic-range strategy overrides this)."""
+        builder = Recipe(float_model, context.representative_images(config.calibration_images))
+        return builder.build({"*": self.produces_precision})
 
     def apply(self, artifact: Artifact, context: RunContext, config: AeqConfig) -> Artifact:
         """Quantize the float ``.tflite`` with this strategy's recipe."""
@@ -103,10 +105,6 @@ class AeqFullInt8(_AeqStrategy):
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         return Estimate(precision="int8", ssim_loss=full_int8_loss(info))
 
-    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
-        builder = Recipe(float_model, context.representative_images(config.calibration_images))
-        return builder.build({"*": "int8"})
-
 
 class AeqInt16x8(_AeqStrategy):
     """int16 activations, int8 weights: accurate, slow on CPUs (reference kernels)."""
@@ -117,10 +115,6 @@ class AeqInt16x8(_AeqStrategy):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         return Estimate(precision="int16x8", ssim_loss=measured("ssim_loss.int16x8"))
-
-    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
-        builder = Recipe(float_model, context.representative_images(config.calibration_images))
-        return builder.build({"*": "int16x8"})
 
 
 class AeqDynamicInt8(_AeqStrategy):

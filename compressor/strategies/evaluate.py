@@ -6,12 +6,12 @@ from pydantic import Field
 
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
-from compressor.core.coverage import op_coverage
+from compressor.core.coverage import model_coverage
 from compressor.core.errors import StageError
 from compressor.core.measurement import measure_tflite
 from compressor.core.stage_metrics import SAMPLE_IMAGES
 from compressor.core.strategy import Strategy, StrategyConfig, StrategyRegistry
-from compressor.core.tflite_runtime import interleaved_stats, list_operators
+from compressor.core.tflite_runtime import interleaved_stats
 from compressor.plugins import hookimpl
 
 
@@ -83,9 +83,7 @@ class LiteRTEvaluate(Strategy):
             "float": reference[:shown],
             "compressed": outputs[:shown],
         }
-        coverage = op_coverage(
-            list_operators(artifact.tflite_bytes), context.profile, artifact.tflite_bytes
-        )
+        coverage = model_coverage(artifact.tflite_bytes, context.profile)
         context.results["result"]["op_coverage"] = coverage.to_dict()
         if coverage.fallback:
             context.note(

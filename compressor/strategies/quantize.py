@@ -11,7 +11,7 @@ from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.conversion import configure_converter
 from compressor.core.errors import StageError
-from compressor.core.frozen_graph import FROZEN_KEY
+from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.native_logs import quiet_native_logs
@@ -53,7 +53,7 @@ class _TFLiteConversion(Strategy):
     def supports(
         self, profile: HardwareProfile, info: ModelInfo, pipeline: PipelineView
     ) -> Support:
-        if info.extra.get(FROZEN_KEY) == "float .tflite" and self.produces_precision != "float32":
+        if info.extra.get(FROZEN_KEY) == TFLITE_FORMAT and self.produces_precision != "float32":
             return Support.no(
                 "the TFLite converter cannot re-convert a .tflite (ai-edge-quantizer can)"
             )
