@@ -1,4 +1,5 @@
-"""Frozen graphs in: a SavedModel directory and a float32 .tflite run on every profile."""
+"""Frozen graphs in: one Keras 3 model as a SavedModel directory, a float32 .tflite and an
+ONNX file (through onnx2tf) runs on every profile."""
 
 from __future__ import annotations
 
@@ -10,35 +11,57 @@ import pytest
 from compressor.core.errors import CompressorError, ModelError
 from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tflite
 from compressor.core.job import SearchOptions, load_model, run_job
+from compressor.core.onnx_import import convert_onnx
 from compressor.core.planner import plan_pipeline
 from compressor.core.tflite_runtime import TFLiteModel
 from tests.conftest import build_tiny_cnn
+from tests.onnx_export import export_keras3_to_onnx
+from tests.test_keras3_input import build_keras3_model
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
 
 
 @pytest.fixture(scope="module")
 def frozen_files(tmp_path_factory) -> dict[str, Path]:
+    """The Keras 3 model of test_keras3_input as SavedModel, float .tflite and ONNX."""
     import tensorflow as tf
 
     folder = tmp_path_factory.mktemp("frozen")
-    model = build_tiny_cnn()
+    model = build_keras3_model()
     saved = folder / "saved_model"
-    model.export(str(saved))
+    model.export(str(saved), verbose=False)
     tflite = folder / "model.tflite"
-    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    onnx_path = export_keras3_to_onnx(model, folder / "model.onnx")
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.save(folder / "inputs.npy", x)
     np.save(folder / "expected.npy", model.predict(x, verbose=0))
-    return {"saved_model": saved, "tflite": tflite, "folder": folder}
+    return {"saved_model": saved, "tflite": tflite, "onnx": onnx_path, "folder": folder}
 
 
-@pytest.mark.parametrize("kind", ["saved_model", "tflite"])
+def test_onnx_export_is_the_same_model(frozen_files):
+    import onnxruntime
+
+    x = np.load(frozen_files["folder"] / "inputs.npy")
+    session = onnxruntime.InferenceSession(str(frozen_files["onnx"]))
+    name = session.get_inputs()[0].name
+    nchw = np.concatenate([session.run(None, {name: i[None].transpose(0, 3, 1, 2)})[0] for i in x])
+    expected = np.load(frozen_files["folder"] / "expected.npy")
+    np.testing.assert_allclose(nchw.transpose(0, 2, 3, 1), expected, atol=1e-5)
+
+
+def _load(frozen_files, kind):
+    if kind == "onnx":
+        return load_frozen_graph(convert_onnx(frozen_files["onnx"]))
+    return load_frozen_graph(frozen_files[kind])
+
+
+@pytest.mark.parametrize("kind", ["saved_model", "tflite", "onnx"])
 def test_frozen_graph_loads_as_the_float_model(frozen_files, kind):
-    graph = load_frozen_graph(frozen_files[kind])
+    graph = _load(frozen_files, kind)
     x = np.load(frozen_files["folder"] / "inputs.npy")
     expected = np.load(frozen_files["folder"] / "expected.npy")
-    np.testing.assert_allclose(graph.predict(x), expected, atol=1e-5)
+    np.testing.assert_allclose(graph.predict(x), expected, atol=1e-4)
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     assert info.input_image_shape == (32, 32, 3)
     assert info.count("conv") >= 2 and info.macs > 0 and info.params > 0
@@ -57,7 +80,7 @@ def test_plan_for_a_float_tflite_names_what_does_not_apply(host, frozen_files):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("kind", ["saved_model", "tflite"])
+@pytest.mark.parametrize("kind", ["saved_model", "tflite", "onnx"])
 def test_frozen_graph_runs_on_every_profile(
     host, frozen_files, images_dir, tmp_path, kind, profile
 ):
@@ -71,6 +94,9 @@ def test_frozen_graph_runs_on_every_profile(
         options=SearchOptions(search=False),
     )
     assert report["model"]["origin"]["frozen_graph"] is True
+    if kind == "onnx":
+        assert report["model"]["origin"]["format"] == "ONNX"
+        assert report["model"]["origin"]["converted_by"].startswith("onnx2tf ")
     result = TFLiteModel((run_dir / "model.tflite").read_bytes())
     assert result.input_shape[1:] == (32, 32, 3)
     assert report["result"]["fidelity"]["ssim"] > 0.8
@@ -90,12 +116,17 @@ def test_already_quantized_tflite_is_refused_in_one_line(tmp_path):
     assert "\n" not in caught.value.message
 
 
-def test_onnx_and_plain_folders_get_a_clear_error(host, tmp_path):
+def test_broken_onnx_and_plain_folders_get_a_clear_error(host, tmp_path, monkeypatch):
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"\0")
     with pytest.raises(CompressorError) as caught:
         load_model(onnx, host, None)
-    assert "onnx2tf" in caught.value.hint
+    assert "onnx2tf cannot convert it" in caught.value.message
+    assert "\n" not in caught.value.message
+    monkeypatch.setattr("compressor.core.onnx_import.onnx2tf_version", lambda: None)
+    with pytest.raises(CompressorError) as caught:
+        load_model(onnx, host, None)
+    assert "compressor[onnx]" in caught.value.hint
     folder = tmp_path / "not_a_model"
     folder.mkdir()
     with pytest.raises(CompressorError) as caught:

@@ -219,7 +219,8 @@ def test_search_tries_qat_when_post_training_int8_misses_the_floor(host, tmp_pat
     assert qat["fidelity_value"] >= ptq["fidelity_value"]
     chosen = [c for c in candidates.values() if c["status"].startswith("chosen")]
     assert chosen and chosen[0]["status"] == "chosen: closest to the constraints"
-    assert any("not tried: search budget" in c["status"] for c in candidates.values())
+    # (how many candidates fit the 15 s budget depends on the host; the budget itself is
+    # tested with 1 s in test_strict_cli_exits_3_with_one_line)
     assert report["search"]["fidelity_split"].startswith("selection")
 
 

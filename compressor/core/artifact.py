@@ -48,6 +48,19 @@ class Artifact:
             facts={**self.facts, **facts},
         )
 
+    def with_graph(self, graph: Any, **facts: Any) -> Artifact:
+        """A new artifact holding frozen ``graph`` (rewritten) and the merged facts."""
+        from compressor.core.frozen_graph import FROZEN_KEY
+
+        return replace(
+            self,
+            keras_model=None,
+            tflite_bytes=None,
+            pre_qat_model=None,
+            graph=graph,
+            facts={**self.facts, FROZEN_KEY: graph.source_format, **facts},
+        )
+
     def with_tflite(self, data: bytes, **facts: Any) -> Artifact:
         """A new artifact holding converted bytes and the merged facts."""
         return replace(

@@ -21,6 +21,7 @@ from compressor.core.errors import ModelError
 from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
 
 FROZEN_KEY = "frozen_graph"  # ModelInfo.extra key: the graph's source format
+MIRROR_PADS_KEY = "mirror_pads"  # ModelInfo.extra key: MIRROR_PAD layer -> its paddings
 TFLITE_FORMAT = "float .tflite"  # source formats: this or SAVED_MODEL_FORMAT
 SAVED_MODEL_FORMAT = "SavedModel"
 
@@ -173,6 +174,7 @@ def model_info_from_tflite(model: bytes, name: str, source_format: str) -> Model
     for op in ops:
         produced.update(int(i) for i in op["outputs"] if int(i) >= 0)
     layers = []
+    mirror_pads: dict[str, list[list[int]]] = {}
     for op in ops:
         op_name = str(op["op_name"])
         inputs = [int(i) for i in op["inputs"] if int(i) >= 0]
@@ -184,6 +186,9 @@ def model_info_from_tflite(model: bytes, name: str, source_format: str) -> Model
             for i in inputs
             if i not in produced and np.dtype(tensors[i]["dtype"]).kind == "f"
         )
+        if op_name == "MIRROR_PAD" and len(inputs) > 1 and inputs[1] not in produced:
+            pads = interpreter.get_tensor(inputs[1])
+            mirror_pads[f"{int(op['index'])}:{op_name}"] = np.asarray(pads).tolist()
         layers.append(
             LayerInfo(
                 name=f"{int(op['index'])}:{op_name}",
@@ -206,7 +211,10 @@ def model_info_from_tflite(model: bytes, name: str, source_format: str) -> Model
         layers=layers,
         inputs=[spec(d) for d in interpreter.get_input_details()],
         outputs=[spec(d) for d in interpreter.get_output_details()],
-        extra={FROZEN_KEY: source_format},
+        extra={
+            FROZEN_KEY: source_format,
+            **({MIRROR_PADS_KEY: mirror_pads} if mirror_pads else {}),
+        },
     )
 
 

@@ -66,13 +66,16 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
 
 def _is_frozen_graph_path(path: Path) -> bool:
     from compressor.core.frozen_graph import is_saved_model_dir
+    from compressor.core.onnx_import import ONNX_SUFFIX
 
-    return path.suffix.lower() == ".tflite" or is_saved_model_dir(path)
+    return path.suffix.lower() in (".tflite", ONNX_SUFFIX) or is_saved_model_dir(path)
 
 
 def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
-    """A SavedModel or float ``.tflite``, checked to take one static image input."""
+    """A SavedModel, float ``.tflite`` or ONNX file (converted by onnx2tf), checked to
+    take one static image input."""
     from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tflite
+    from compressor.core.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
 
     if not path.exists():
         raise CompressorError(f"model file {path} does not exist", "check the --model path")
@@ -81,7 +84,14 @@ def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
             f"--input-size: model {path} is a frozen graph with a fixed input size",
             "drop --input-size",
         )
-    graph = load_frozen_graph(path)
+    origin = {"format": None, "frozen_graph": True}
+    if path.suffix.lower() == ONNX_SUFFIX:
+        graph = load_frozen_graph(convert_onnx(path))
+        graph.name = path.stem
+        origin.update(format="ONNX", converted_by=f"onnx2tf {onnx2tf_version()}")
+    else:
+        graph = load_frozen_graph(path)
+        origin["format"] = graph.source_format
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     shape = info.input_image_shape
     if len(info.inputs) != 1 or shape is None or shape[2] not in (1, 3, 4):
@@ -90,7 +100,6 @@ def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
             "(batch, height, width, 1|3|4)",
             "compressor compresses models with one image input",
         )
-    origin = {"format": graph.source_format, "frozen_graph": True}
     return LoadedModel(graph, str(path), info, origin)
 
 

@@ -11,8 +11,8 @@ from compressor.core.errors import ModelError
 
 SUPPORTED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ACCEPTED_FORMATS = (
-    "a Keras model (.keras, .h5 or .hdf5; tf_keras or Keras 3), a SavedModel directory "
-    "or a float32 .tflite"
+    "a Keras model (.keras, .h5 or .hdf5; tf_keras or Keras 3), a SavedModel directory, "
+    "a float32 .tflite or an .onnx file"
 )
 
 
@@ -53,12 +53,6 @@ def check_model_file(path: Path) -> None:
     """A one-line error for a missing, unsupported or corrupt model file."""
     if not path.exists():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
-    if path.suffix.lower() == ".onnx":
-        raise ModelError(
-            f"model file {path}: ONNX input is not built in yet",
-            "convert it with onnx2tf to a SavedModel (onnx2tf -i model.onnx -o saved/) "
-            "and pass that directory",
-        )
     if path.is_dir():
         raise ModelError(
             f"model path {path} is a directory without saved_model.pb",

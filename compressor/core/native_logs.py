@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 
@@ -33,6 +34,11 @@ def quiet_native_logs() -> Iterator[None]:
 
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow (and tf_keras) once, without the native log lines."""
+    # ai-edge-quantizer calibrates with every intermediate tensor kept, on purpose; LiteRT
+    # warns about that debugging mode each time, which tells the user nothing.
+    warnings.filterwarnings(
+        "ignore", message=".*experimental_preserve_all_tensors", category=UserWarning
+    )
     if "tensorflow" in sys.modules:
         return
     with quiet_native_logs():

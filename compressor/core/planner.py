@@ -159,6 +159,16 @@ def _io_type(profile: HardwareProfile, precision: str) -> str:
     return profile.int8_io_type() if precision == "int8" else "float32"
 
 
+def _coverage_fields(chosen: Candidate, baseline: Candidate) -> dict[str, Any]:
+    """Predicted delegate coverage of the chosen pipeline and of the float baseline."""
+    fields: dict[str, Any] = {}
+    if chosen.coverage:
+        fields["predicted_coverage"] = round(chosen.coverage.fraction, 4)
+    if baseline.coverage:
+        fields["baseline_predicted_coverage"] = round(baseline.coverage.fraction, 4)
+    return fields
+
+
 def _score(candidate: Candidate, baseline: Candidate, profile: HardwareProfile) -> float:
     weights = profile.objective
     return (
@@ -415,6 +425,7 @@ def to_plan(result: PlanningResult, model: str | None) -> Plan:
             "estimated_ssim": round(chosen.ssim, 4),
             "baseline_size_bytes": result.baseline.size_bytes,
             "baseline_estimated_latency_ms": round(result.baseline.latency_ms, 3),
+            **_coverage_fields(chosen, result.baseline),
         },
         rejected=[
             {"stage": r.stage, "strategy": r.strategy, "reason": r.reason}

@@ -294,6 +294,7 @@ def search_plans(
                 "estimated_latency_ms": round(c.latency_ms, 3),
                 "estimated_ssim": round(c.ssim, 4),
                 "estimated_gzip_bytes": c.gzip_bytes,
+                **({"predicted_coverage": round(c.coverage.fraction, 4)} if c.coverage else {}),
             },
         )
         for c in shortlist(planning.ranked)

@@ -31,12 +31,13 @@ def stage_snapshot(artifact: Artifact, context: RunContext) -> dict[str, Any]:
     precision = artifact.facts.get("precision", "float32") if artifact.is_tflite else "float32"
     measured: dict[str, Any] = {}
     estimated: dict[str, Any] = {}
-    if artifact.is_tflite:
+    flatbuffer = artifact.tflite_bytes or (artifact.graph.tflite if artifact.graph else None)
+    if flatbuffer is not None:
         from compressor.core.tflite_runtime import TFLiteModel
 
-        outputs = TFLiteModel(artifact.tflite_bytes).predict(images)
-        measured["size_bytes"] = len(artifact.tflite_bytes)
-        measured["gzip_bytes"] = gzip_size(artifact.tflite_bytes)
+        outputs = TFLiteModel(flatbuffer).predict(images)
+        measured["size_bytes"] = len(flatbuffer)
+        measured["gzip_bytes"] = gzip_size(flatbuffer)
     else:
         outputs = np.asarray(artifact.keras_model.predict(images, verbose=0), dtype=np.float32)
         estimated["size_bytes"] = estimate_size_bytes(context.model_info, "float32")

@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.prune_channels",
     "compressor.strategies.qat",
     "compressor.strategies.fuse",
+    "compressor.strategies.mirror_pad",
     "compressor.strategies.quantize",
     "compressor.strategies.mixed_precision",
     "compressor.strategies.aeq_quantize",

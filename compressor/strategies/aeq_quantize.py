@@ -5,7 +5,8 @@ The TFLite converter needs a Keras model or a SavedModel; a float ``.tflite`` (w
 litert-torch and onnx2tf users hold) can only be quantized after the fact, which is what
 ai-edge-quantizer does. Keras models are converted to a float ``.tflite`` first, so the
 same strategies work on any model. Static modes calibrate on the run's calibration
-images; model inputs and outputs stay float32 (the quantizer inserts the conversions).
+images. Whether model inputs and outputs stay float32 is ai-edge-quantizer's choice (it
+keeps them float behind QUANTIZE/DEQUANTIZE for most graphs); the artifact records it.
 """
 
 from __future__ import annotations
@@ -80,16 +81,16 @@ class _AeqStrategy(Strategy):
                 f"{self.name}: ai-edge-quantizer failed: {line[:300]}",
                 "choose another quantize strategy in the plan",
             ) from exc
-        if "float32" not in context.profile.io_types:
+        io_type = io_types(model)[0]
+        if io_type not in context.profile.io_types:
             context.note(
-                f"{self.name}: inputs and outputs stay float32 (ai-edge-quantizer adds "
-                f"QUANTIZE/DEQUANTIZE at the edges); {context.profile.name} prefers "
-                f"{'/'.join(context.profile.io_types)} I/O"
+                f"{self.name}: ai-edge-quantizer left {io_type} inputs; "
+                f"{context.profile.name} prefers {'/'.join(context.profile.io_types)} I/O"
             )
         return artifact.with_tflite(
             model,
             precision=self.produces_precision,
-            io_type=io_types(model)[0],
+            io_type=io_type,
             quantizer="ai-edge-quantizer",
             float_ops_left=_float_op_count(model),
         )
@@ -99,7 +100,7 @@ class AeqFullInt8(_AeqStrategy):
     """int8 weights and activations on every op the quantizer supports."""
 
     name = "aeq-int8"
-    summary = "ai-edge-quantizer static int8 on a float .tflite (float32 I/O)"
+    summary = "ai-edge-quantizer static int8 on a float .tflite (int8 I/O)"
     produces_precision = "int8"
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:

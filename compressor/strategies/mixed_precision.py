@@ -13,7 +13,10 @@ plan and edited by hand.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -94,7 +97,10 @@ class Recipe:
         data = {key: [{name: image[None, ...].astype(np.float32)} for image in samples]}
         calibrating = quantizer.Quantizer(float_model)
         calibrating.load_quantization_recipe(recipe.static_wi8_ai16())
-        self.calibration = calibrating.calibrate(data)
+        # its progress bar and debugging-mode warning are not the user's business
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.calibration = calibrating.calibrate(data)
 
     def build(self, entries: dict[str, OpPrecision]) -> bytes:
         """The model quantized by ``entries`` (regex -> precision, in order)."""

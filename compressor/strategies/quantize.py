@@ -114,6 +114,8 @@ class Float32Conversion(_TFLiteConversion):
         original = artifact.keras_model or artifact.graph
         if original is not None and original is context.float_model:
             return artifact.with_tflite(context.float_tflite(), precision="float32")
+        if artifact.graph is not None:  # a rewritten graph: its float .tflite is the result
+            return artifact.with_tflite(artifact.graph.tflite, precision="float32")
         return super().apply(artifact, context, config)
 
 

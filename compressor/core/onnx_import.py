@@ -1,0 +1,111 @@
+"""ONNX models in: converted to a SavedModel (and its float ``.tflite``) by onnx2tf.
+
+onnx2tf is an optional extra (``pip install 'compressor[onnx]'``). It transposes the
+graph to channels-last (NHWC), which is what TFLite delegates run. Two things make it
+safe to call here:
+
+- **Offline.** Before converting, onnx2tf runs the ONNX and TensorFlow graphs on sample
+  images and compares them. It downloads those images from GitHub unless the file
+  ``calibration_image_sample_data_20x128x128x3_float32.npy`` is in its working
+  directory (``onnx2tf/utils/common_functions.py: download_test_image_data``). We write
+  that file ourselves, from the photos scikit-image bundles in its wheel, into a fresh
+  working directory, so nothing is fetched.
+- **Contained.** onnx2tf calls ``sys.exit`` on unsupported graphs and prints colourful
+  logs; it runs in a child process, and its last error line becomes a one-line error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from compressor.core.errors import ModelError
+
+ONNX_SUFFIX = ".onnx"
+ONNX_EXTRA = "pip install 'compressor[onnx]'"
+# onnx2tf reads this file from its working directory instead of downloading it.
+SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+_SAMPLE_COUNT, _SAMPLE_SIZE = 20, 128
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CONVERT = (
+    "import sys, onnx2tf\n"
+    "onnx2tf.convert(input_onnx_file_path=sys.argv[1], output_folder_path=sys.argv[2], "
+    "non_verbose=True)\n"
+)
+
+
+def onnx2tf_version() -> str | None:
+    """The installed onnx2tf version, or None when the extra is not installed."""
+    if importlib.util.find_spec("onnx2tf") is None:
+        return None
+    return importlib.metadata.version("onnx2tf")
+
+
+def sample_images() -> np.ndarray:
+    """20 real photos (scikit-image's samples and their mirror images) at 128×128 RGB in
+    [0, 1]: the images onnx2tf checks its conversion on."""
+    from PIL import Image
+
+    from compressor.core.datasets import builtin_sample_paths
+
+    photos = []
+    for path in builtin_sample_paths():
+        with Image.open(path) as image:
+            photos.append(image.convert("RGB").resize((_SAMPLE_SIZE, _SAMPLE_SIZE)))
+    images = []
+    for index in range(_SAMPLE_COUNT):
+        photo = photos[index % len(photos)]
+        if (index // len(photos)) % 2:
+            photo = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        images.append(np.asarray(photo, dtype=np.float32) / 255.0)
+    return np.stack(images)
+
+
+def _last_error_line(text: str) -> str:
+    lines = [_ANSI.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("I0000", "W0000"))]
+    errors = [line for line in lines if "ERROR" in line or "Error" in line]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def convert_onnx(path: Path) -> Path:
+    """Convert ``path`` with onnx2tf; returns the SavedModel directory (kept until the
+    process exits). One-line errors for a missing extra or a failed conversion."""
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist", "check the --model path")
+    if onnx2tf_version() is None:
+        raise ModelError(
+            f"model file {path}: ONNX input needs onnx2tf, which is not installed",
+            ONNX_EXTRA,
+        )
+    work = Path(tempfile.mkdtemp(prefix="compressor-onnx-"))
+    atexit.register(shutil.rmtree, work, True)
+    np.save(work / SAMPLE_FILE, sample_images())
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CONVERT, str(path.resolve()), "saved_model"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    saved = work / "saved_model"
+    if done.returncode != 0 or not (saved / "saved_model.pb").is_file():
+        raise ModelError(
+            f"model file {path}: onnx2tf cannot convert it: "
+            f"{_last_error_line(done.stdout + done.stderr)}",
+            "try onnx2tf -i MODEL.onnx by hand; a model it converts can be passed as the "
+            "SavedModel directory it writes",
+        )
+    return saved
