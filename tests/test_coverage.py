@@ -89,7 +89,8 @@ def test_edgetpu_tensor_rank_limit_is_checked_before_and_after_conversion(
     import tf_keras as keras
 
     tpu = host.profiles.resolve("edgetpu")
-    for batch, cut, reason in ((1, "0:RESHAPE", "4 non-unit dims"), (None, "0:SHAPE", "op list")):
+    # a dynamic batch converts like batch 1 (traced at batch 1: no SHAPE arithmetic left)
+    for batch, cut, reason in ((1, "0:RESHAPE", "4 non-unit dims"), (None, "0:RESHAPE", "4 non")):
         inputs = keras.Input((8, 8, 4), batch_size=batch)
         x = keras.layers.Reshape((2, 4, 8, 4))(inputs)  # 4 non-unit dims: EdgeTPU takes 3
         x = keras.layers.Permute((2, 1, 3, 4))(x)
@@ -150,3 +151,26 @@ def test_plan_rewrites_an_unsupported_activation_and_the_result_is_fully_delegat
     ops = list_operators(_convert(host, context, swapped.keras_model, "tflite-full-int8"))
     assert "ELU" not in {op.name for op in ops}
     assert op_coverage(ops, tpu).fraction == 1.0
+
+
+def test_an_op_version_the_edgetpu_compiler_cannot_parse_refuses_the_whole_model(
+    host, tmp_path, images_dir
+):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from compressor.core.coverage import model_coverage
+
+    model = build_tiny_cnn()
+    context = make_context(tmp_path, model, images_dir, "edgetpu")
+    converted = _convert(host, context, model, "tflite-full-int8")
+    tpu = host.profiles.resolve("edgetpu")
+    assert model_coverage(converted, tpu).refused is None
+    flat = flatbuffer_utils.read_model_from_bytearray(bytearray(converted))
+    for index, code in enumerate(flat.operatorCodes):
+        if flatbuffer_utils.opcode_to_name(flat, index) == "CONV_2D":
+            code.version = 6  # what TF 2.9's converter wrote (google-coral/edgetpu#631)
+    bumped = bytes(flatbuffer_utils.convert_object_to_bytearray(flat))
+    coverage = model_coverage(bumped, tpu)
+    assert coverage.delegated_ops == 0 and "version 6" in coverage.refused
+    assert "parses up to 5" in coverage.refused
+    assert model_coverage(bumped, host.profiles.resolve("pixel-cpu")).refused is None

@@ -13,7 +13,7 @@ from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tfli
 from compressor.core.job import SearchOptions, load_model, run_job
 from compressor.core.onnx_import import convert_onnx
 from compressor.core.planner import plan_pipeline
-from compressor.core.tflite_runtime import TFLiteModel
+from compressor.core.tflite_runtime import TFLiteModel, list_operators
 from tests.conftest import build_tiny_cnn
 from tests.onnx_export import export_keras3_to_onnx
 from tests.test_keras3_input import build_keras3_model
@@ -132,3 +132,33 @@ def test_broken_onnx_and_plain_folders_get_a_clear_error(host, tmp_path, monkeyp
     with pytest.raises(CompressorError) as caught:
         load_model(folder, host, None)
     assert "saved_model.pb" in caught.value.message
+
+
+def test_float_tflite_gets_float16_weights_from_ai_edge_quantizer(host, frozen_files, tmp_path):
+    from compressor.core.artifact import Artifact
+    from compressor.core.context import RunContext
+
+    graph = load_frozen_graph(frozen_files["tflite"])
+    context = RunContext(
+        profile=host.profiles.resolve("pixel-gpu"),
+        run_dir=tmp_path,
+        float_model=graph,
+        model_info=model_info_from_tflite(graph.tflite, graph.name, graph.source_format),
+        images=None,
+    )
+    strategy = host.strategies.get("aeq-float16")
+    out = strategy.apply(Artifact.of_model(graph), context, strategy.parse_params({}, "t"))
+    ops = list_operators(out.tflite_bytes)
+    assert out.facts["precision"] == "float16"
+    assert any(op.name == "DEQUANTIZE" and op.input_types == ["float16"] for op in ops)
+    from compressor.core.tflite_runtime import constant_tensors
+
+    def weight_bytes(model: bytes) -> int:
+        return sum(t.nbytes for t in constant_tensors(model) if t.dtype.kind == "f")
+
+    # (the file itself is mostly flatbuffer overhead at this size)
+    assert weight_bytes(out.tflite_bytes) < 0.7 * weight_bytes(graph.tflite)
+    x = np.load(frozen_files["folder"] / "inputs.npy")
+    np.testing.assert_allclose(
+        TFLiteModel(out.tflite_bytes).predict(x), graph.predict(x), atol=2e-3
+    )

@@ -13,14 +13,17 @@ from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.plugins.manager import get_host
 
 
-def _model_info(model: Path | None, input_size: int | None):
-    if model is None:
+def _model_info(model: Path | None, input_size: int | None, fixed_input: list[str] | None):
+    from compressor.core.fixed_inputs import parse_fixed_inputs
+
+    fixed_inputs = parse_fixed_inputs(fixed_input)
+    if model is None and not fixed_inputs:
         from compressor.models.default import default_model_info, default_model_name
 
         return default_model_info(input_size), default_model_name(input_size)
     from compressor.core.job import load_model
 
-    loaded = load_model(model, get_host(), input_size)
+    loaded = load_model(model, get_host(), input_size, fixed_inputs)
     return loaded.info, str(model)
 
 
@@ -134,11 +137,17 @@ def plan(
     input_size: int = typer.Option(
         None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
     ),
+    fixed_input: list[str] = typer.Option(
+        None,
+        "--input",
+        help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
+        "constant; repeatable.",
+    ),
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
     host = get_host()
     hardware = host.profiles.resolve(profile)
-    info, model_name = _model_info(model, input_size)
+    info, model_name = _model_info(model, input_size, fixed_input)
     result = plan_pipeline(hardware, info, host.strategies)
     print_planning(result, model_name)
     if output is not None:

@@ -47,6 +47,12 @@ def run(
     input_size: int = typer.Option(
         None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
     ),
+    fixed_input: list[str] = typer.Option(
+        None,
+        "--input",
+        help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
+        "constant; repeatable.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
     min_fidelity: float = typer.Option(
         None,
@@ -77,7 +83,10 @@ def run(
     candidate that meets every constraint is shipped."""
     from compressor.core.constraints import Budgets
     from compressor.core.errors import ConstraintsMissed
+    from compressor.core.fixed_inputs import parse_fixed_inputs
     from compressor.core.job import SearchOptions, run_job
+
+    fixed_inputs = parse_fixed_inputs(fixed_input)
 
     options = SearchOptions(
         budgets=Budgets(
@@ -141,6 +150,7 @@ def run(
                 progress=on_progress,
                 on_event=on_event,
                 options=options,
+                fixed_inputs=fixed_inputs,
             )
         except ConstraintsMissed as missed:
             run_dir, report, failure = missed.run_dir, missed.report, missed

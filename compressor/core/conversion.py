@@ -51,15 +51,54 @@ def configure_converter(
         converter.inference_output_type = getattr(tf, io_type)
 
 
+def keras_converter(model: Any) -> Any:
+    """A TFLite converter for ``model`` traced at batch 1.
+
+    ``from_keras_model`` keeps the batch dimension dynamic, so every ``Reshape`` leaves
+    ``SHAPE``/``STRIDED_SLICE``/``PACK`` ops computing the target shape at run time;
+    delegates cannot run them (measured: a denoiser's GPU coverage fell to 85 % and its
+    EdgeTPU graph was cut at the first ``SHAPE``). Traced at batch 1, the converter folds
+    them away; outputs are unchanged (max abs diff 0 on a conv-reshape-conv model).
+    """
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype) for t in model.inputs]
+    if len(specs) == 1:
+        function = tf.function(lambda image: model(image, training=False))
+    else:
+        function = tf.function(lambda *inputs: model(list(inputs), training=False))
+    concrete = function.get_concrete_function(*specs)
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def saved_model_converter(path: str) -> Any:
+    """A TFLite converter for a SavedModel's serving signature traced at batch 1 (see
+    ``keras_converter``); the signature as saved when it has no dynamic batch to fix."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures.get("serving_default")
+    if signature is None:
+        return tf.lite.TFLiteConverter.from_saved_model(path)
+    specs = signature.structured_input_signature[1]
+    if not all(spec.shape.rank and spec.shape[0] is None for spec in specs.values()):
+        return tf.lite.TFLiteConverter.from_saved_model(path)
+    fixed = {
+        name: tf.TensorSpec([1, *spec.shape[1:]], spec.dtype, name=name)
+        for name, spec in specs.items()
+    }
+    function = tf.function(lambda **inputs: signature(**inputs))
+    concrete = function.get_concrete_function(**fixed)
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
+
+
 def convert_keras(
     model: Any, precision: str, samples: np.ndarray | None = None, io_type: str = "float32"
 ) -> bytes:
     """Convert a Keras model to ``.tflite`` bytes at ``precision`` (native logs quiet)."""
-    import tensorflow as tf
-
     from compressor.core.native_logs import quiet_native_logs
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = keras_converter(model)
     configure_converter(converter, precision, samples, io_type)
     with quiet_native_logs(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

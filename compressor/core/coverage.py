@@ -25,6 +25,7 @@ class Coverage:
     fallback: list[str] = field(default_factory=list)  # "INDEX:OP (reason)"
     cut_at: str | None = None  # first op the delegate cannot run (graph cut)
     analyzer: dict | None = None  # TensorFlow's GPU compatibility verdict, when asked
+    refused: str | None = None  # why the target's compiler refuses the whole model
 
     @property
     def fraction(self) -> float:
@@ -40,6 +41,7 @@ class Coverage:
             "fallback": self.fallback,
             "cut_at": self.cut_at,
             **({"analyzer": self.analyzer} if self.analyzer else {}),
+            **({"refused": self.refused} if self.refused else {}),
         }
 
 
@@ -122,7 +124,24 @@ def op_coverage(
     ]
     coverage = summarise(verdicts, profile)
     coverage.analyzer = verdict.to_dict() if verdict else None
+    too_new = version_problem(ops, profile)
+    if too_new:
+        coverage.refused = too_new
+        coverage.delegated_ops = 0
     return coverage
+
+
+def version_problem(ops: list[OpRecord], profile: HardwareProfile) -> str | None:
+    """Why ``profile``'s compiler refuses the model for an op version newer than it
+    parses (``max_op_versions``), if it does."""
+    for op in ops:
+        limit = profile.max_op_versions.get(op.name)
+        if limit is not None and op.version > limit:
+            return (
+                f"{op.index}:{op.name} is version {op.version}; {profile.name}'s compiler "
+                f"parses up to {limit}, so it refuses the whole model"
+            )
+    return None
 
 
 def model_coverage(model: bytes, profile: HardwareProfile) -> Coverage:

@@ -87,12 +87,11 @@ def is_saved_model_dir(path: Path) -> bool:
 
 
 def _convert_saved_model(path: Path) -> bytes:
-    import tensorflow as tf
-
+    from compressor.core.conversion import saved_model_converter
     from compressor.core.native_logs import quiet_native_logs
 
     try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
+        converter = saved_model_converter(str(path))
         with quiet_native_logs(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()

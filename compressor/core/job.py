@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from compressor.core.constraints import Budgets, Constraints, primary_fidelity, resolve_constraints
 from compressor.core.context import ProgressCallback, RunContext
 from compressor.core.datasets import ImageSet, load_builtin_samples, load_image_folder
@@ -36,8 +38,14 @@ class LoadedModel:
     origin: dict[str, Any] = field(default_factory=dict)
 
 
-def load_model(model_path: Path | None, host: PluginHost, input_size: int | None) -> LoadedModel:
-    """The user's model (checked to be an image model) or the built-in default."""
+def load_model(
+    model_path: Path | None,
+    host: PluginHost,
+    input_size: int | None,
+    fixed_inputs: dict[str, np.ndarray] | None = None,
+) -> LoadedModel:
+    """The user's model (checked to be an image model) or the built-in default;
+    ``fixed_inputs`` (``--input NAME=VALUE``) become constants first."""
     from compressor.core.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -45,15 +53,22 @@ def load_model(model_path: Path | None, host: PluginHost, input_size: int | None
     from compressor.core.model_info import model_info_from_keras
 
     if model_path is not None and _is_frozen_graph_path(model_path):
-        return _load_frozen(model_path, input_size)
+        return _load_frozen(model_path, input_size, fixed_inputs or {})
     if model_path is None:
         from compressor.models.default import build_default_model, default_model_name
+
+        if fixed_inputs:
+            raise CompressorError("--input: the built-in demo has one input", "drop --input")
 
         model, source = build_default_model(input_size), default_model_name(input_size)
         origin = {"format": "built-in demo"}
     else:
         user = load_user_model(model_path, host.keras_objects())
         model, source, origin = user.model, str(model_path), user.origin
+        if fixed_inputs:
+            from compressor.core.fixed_inputs import fix_keras_inputs
+
+            model, origin["fixed_inputs"] = fix_keras_inputs(model, fixed_inputs)
         shape = model.inputs[0].shape if len(model.inputs) == 1 else None
         if shape is not None and len(shape) == 4 and (shape[1] is None or shape[2] is None):
             if input_size:
@@ -71,10 +86,17 @@ def _is_frozen_graph_path(path: Path) -> bool:
     return path.suffix.lower() in (".tflite", ONNX_SUFFIX) or is_saved_model_dir(path)
 
 
-def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
+def _load_frozen(
+    path: Path, input_size: int | None, fixed_inputs: dict[str, np.ndarray]
+) -> LoadedModel:
     """A SavedModel, float ``.tflite`` or ONNX file (converted by onnx2tf), checked to
     take one static image input."""
-    from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tflite
+    from compressor.core.frozen_graph import (
+        TFLITE_FORMAT,
+        FrozenGraph,
+        load_frozen_graph,
+        model_info_from_tflite,
+    )
     from compressor.core.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
 
     if not path.exists():
@@ -92,6 +114,23 @@ def _load_frozen(path: Path, input_size: int | None) -> LoadedModel:
     else:
         graph = load_frozen_graph(path)
         origin["format"] = graph.source_format
+    if fixed_inputs:
+        from compressor.core.fixed_inputs import fix_tflite_inputs
+
+        fixed, origin["fixed_inputs"] = fix_tflite_inputs(graph.tflite, fixed_inputs)
+        # the SavedModel still has the inputs: from here on, the fixed .tflite is the graph
+        graph = FrozenGraph(fixed, TFLITE_FORMAT, graph.name)
+    if graph.source_format == TFLITE_FORMAT:
+        from compressor.core.tflite_fold import fold_constants
+
+        folded = fold_constants(graph.tflite)
+        if folded.folded_ops:
+            graph = FrozenGraph(folded.model, TFLITE_FORMAT, graph.name)
+            origin["constant_folding"] = {
+                "folded_ops": folded.folded_ops,
+                "batch": 1,
+                "max_abs_diff": folded.max_abs_diff,
+            }
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     shape = info.input_image_shape
     if len(info.inputs) != 1 or shape is None or shape[2] not in (1, 3, 4):
@@ -176,6 +215,7 @@ def run_job(
     progress: ProgressCallback | None = None,
     on_event: Callable[..., None] | None = None,
     options: SearchOptions | None = None,
+    fixed_inputs: dict[str, np.ndarray] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
 
@@ -196,7 +236,7 @@ def run_job(
         (f"profile {profile.name}", profile.budgets),
     )
     ensure_new_output(output)
-    loaded = load_model(model_path, host, input_size)
+    loaded = load_model(model_path, host, input_size, fixed_inputs)
     images = load_images(data, loaded.info.input_image_shape, seed)
     plan, plan_source, planning = choose_plan(
         user_plan, plan_path, profile, loaded, host, model_path

@@ -38,6 +38,7 @@ _OPS_BY_CLASS = {
     "Permute": ("TRANSPOSE",),
     "Rescaling": ("MUL", "ADD"),
     "Dropout": (),
+    "FixedInput": (),  # --input NAME=VALUE: folded into constants at batch 1
     "InstanceNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
     "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
 }
@@ -96,9 +97,6 @@ class PredictedOp:
 def _layer_ops(layer: LayerInfo, previous: str | None) -> tuple[str, ...]:
     if layer.class_name == "BatchNormalization":
         return () if previous in _WEIGHTED else ("MUL", "ADD")
-    if layer.class_name == "Reshape" and layer.output_shape and layer.output_shape[0] is None:
-        # a dynamic batch makes the converter compute the target shape at run time
-        return ("SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE")
     if layer.class_name == "UpSampling2D":
         bilinear = layer.interpolation == "bilinear"
         return ("RESIZE_BILINEAR",) if bilinear else ("RESIZE_NEAREST_NEIGHBOR",)

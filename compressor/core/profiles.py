@@ -71,6 +71,11 @@ class HardwareProfile(_Strict):
     threads: int = Field(ge=1, le=64, description="Interpreter threads")
     memory_mb: int = Field(gt=0, description="Memory available to the model")
     max_tensor_dims: int | None = Field(default=None, ge=1, description="Max non-unit tensor dims")
+    max_op_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Newest version of a builtin op the target's compiler/runtime parses; "
+        "a newer one makes it refuse the whole model",
+    )
     channel_alignment: int = Field(default=1, ge=1, description="Channel multiple the target likes")
     per_op_overhead_us: float = Field(default=5.0, ge=0, description="Fixed cost per op dispatch")
     budgets: Budgets = Budgets()

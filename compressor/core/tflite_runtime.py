@@ -157,6 +157,7 @@ class OpRecord:
     output_types: list[str]
     input_roles: list[str]  # "data", "bias" (int32 in int8 models) or "param" (int32 shape/axis)
     output_shapes: tuple[tuple[int, ...], ...] = ()  # shape signatures; -1 is a dynamic dim
+    version: int = 1  # the op's version in the flatbuffer's operator codes
 
 
 # Which input of an op is its bias (int32 in an int8 model by design).
@@ -182,10 +183,24 @@ _PARAM_POSITIONS = {
 }
 
 
+def op_versions(model: bytes) -> list[int]:
+    """Version of each operator of the main subgraph, in execution order (read from the
+    flatbuffer without unpacking its buffers)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    flat = schema.Model.GetRootAs(model, 0)
+    graph = flat.Subgraphs(0)
+    return [
+        int(flat.OperatorCodes(graph.Operators(i).OpcodeIndex()).Version())
+        for i in range(graph.OperatorsLength())
+    ]
+
+
 def list_operators(model: bytes) -> list[OpRecord]:
     """Operators of the model as written (no delegate applied), with tensor types."""
     interpreter = _interpreter(model, delegates=False)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    versions = op_versions(model)
     records = []
     for op in interpreter._get_ops_details():
         inputs = [int(i) for i in op["inputs"] if int(i) >= 0]
@@ -208,6 +223,7 @@ def list_operators(model: bytes) -> list[OpRecord]:
                     tuple(int(d) for d in tensors[i].get("shape_signature", tensors[i]["shape"]))
                     for i in outputs
                 ),
+                version=versions[int(op["index"])] if int(op["index"]) < len(versions) else 1,
             )
         )
     return records

@@ -1,5 +1,5 @@
-"""Quantize stage with ai-edge-quantizer on a float ``.tflite``: full int8, int16x8, or
-dynamic-range int8, applied to every op its recipe covers.
+"""Quantize stage with ai-edge-quantizer on a float ``.tflite``: full int8, int16x8,
+dynamic-range int8 or float16 weights, applied to every op its recipe covers.
 
 The TFLite converter needs a Keras model or a SavedModel; a float ``.tflite`` (what
 litert-torch and onnx2tf users hold) can only be quantized after the fact, which is what
@@ -134,11 +134,42 @@ class AeqDynamicInt8(_AeqStrategy):
         q = quantizer.Quantizer(float_model)
         q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         _signature(float_model)  # a model without a signature fails here, clearly
-        return bytes(q.quantize().quantized_model)
+        return bytes(q.quantize(enable_progress_report=False).quantized_model)
+
+
+class AeqFloat16(_AeqStrategy):
+    """float16 weights (conv, depthwise, dense, transpose conv) behind DEQUANTIZE ops, as
+    the TFLite converter's float16 writes them; compute stays float."""
+
+    name = "aeq-float16"
+    summary = "ai-edge-quantizer float16 weights on a float .tflite (float casting)"
+    produces_precision = "float16"
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        return Estimate(precision="float16", ssim_loss=measured("ssim_loss.float16"))
+
+    def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
+        from ai_edge_quantizer import qtyping, quantizer
+        from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+        q = quantizer.Quantizer(float_model)
+        weights = qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT)
+        config_fp16 = qtyping.OpQuantizationConfig(
+            weight_tensor_config=weights,
+            compute_precision=qtyping.ComputePrecision.FLOAT,
+            explicit_dequantize=True,
+        )
+        q.update_quantization_recipe(
+            regex=".*",
+            operation_name="*",
+            op_config=config_fp16,
+            algorithm_key=AlgorithmName.FLOAT_CASTING,
+        )
+        return bytes(q.quantize(enable_progress_report=False).quantized_model)
 
 
 @hookimpl
 def register_strategies(registry: StrategyRegistry) -> None:
     """Register the ai-edge-quantizer uniform quantize strategies."""
-    for strategy in (AeqFullInt8, AeqInt16x8, AeqDynamicInt8):
+    for strategy in (AeqFullInt8, AeqInt16x8, AeqDynamicInt8, AeqFloat16):
         registry.add(strategy)

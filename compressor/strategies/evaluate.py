@@ -85,7 +85,9 @@ class LiteRTEvaluate(Strategy):
         }
         coverage = model_coverage(artifact.tflite_bytes, context.profile)
         context.results["result"]["op_coverage"] = coverage.to_dict()
-        if coverage.fallback:
+        if coverage.refused:
+            context.note(f"op coverage on {context.profile.name}: none: {coverage.refused}")
+        elif coverage.fallback:
             context.note(
                 f"op coverage on {context.profile.name}: {coverage.delegated_ops}/"
                 f"{coverage.total_ops} ops delegated; graph cut at {coverage.cut_at}"

@@ -9,7 +9,11 @@ from pydantic import Field
 
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
-from compressor.core.conversion import configure_converter
+from compressor.core.conversion import (
+    configure_converter,
+    keras_converter,
+    saved_model_converter,
+)
 from compressor.core.errors import StageError
 from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
@@ -72,14 +76,13 @@ class _TFLiteConversion(Strategy):
 
     def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
         """Convert the Keras model to a ``.tflite`` with this strategy's precision."""
-        import tensorflow as tf
 
         if artifact.is_tflite:
             raise StageError(f"{self.name}: the model is already converted to .tflite")
         if artifact.keras_model is not None:
-            converter = tf.lite.TFLiteConverter.from_keras_model(artifact.keras_model)
+            converter = keras_converter(artifact.keras_model)
         elif artifact.graph is not None and artifact.graph.saved_model_dir:
-            converter = tf.lite.TFLiteConverter.from_saved_model(artifact.graph.saved_model_dir)
+            converter = saved_model_converter(artifact.graph.saved_model_dir)
         else:
             raise StageError(
                 f"{self.name}: the TFLite converter needs a Keras model or a SavedModel",
