@@ -20,6 +20,9 @@ from compressor.plugins.manager import PluginHost, reset_host  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+pytest_plugins = ["compressor.testing"]  # the plugin_host fixture plugin authors use
+
+
 @pytest.fixture
 def host() -> PluginHost:
     """A fresh plugin host with only the built-in plugins."""

@@ -59,6 +59,7 @@ def test_profiles_plugins_and_plans_show_their_tables():
     plugins = run_cli("plugins")
     assert plugins.returncode == 0
     assert "compressor.strategies.prune" in plugins.stdout and "magnitude-prune" in plugins.stdout
+    assert "swaps={}" in plugins.stdout and "PydanticUndefined" not in plugins.stdout
 
 
 def _planned(tmp_path: Path, profile: str) -> tuple[subprocess.CompletedProcess, list[str]]:

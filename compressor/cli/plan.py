@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from compressor.cli.render import compact_params, console, mb, ms
+from compressor.cli.render import compact_params, console, mb, ms, warn_failed_plugins
 from compressor.core.coverage import Coverage
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.plugins.manager import get_host
@@ -146,6 +146,7 @@ def plan(
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
     host = get_host()
+    warn_failed_plugins(host)
     hardware = host.profiles.resolve(profile)
     info, model_name = _model_info(model, input_size, fixed_input)
     result = plan_pipeline(hardware, info, host.strategies)

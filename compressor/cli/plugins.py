@@ -37,7 +37,9 @@ def plugins() -> None:
     for entry in registry.entries():
         fields = entry.strategy.Config.model_fields
         params = ", ".join(
-            f"{n}={f.default!r}" if not f.is_required() else f"{n} (required)"
+            f"{n}={f.get_default(call_default_factory=True)!r}"
+            if not f.is_required()
+            else f"{n} (required)"
             for n, f in fields.items()
         )
         detail.add_row(

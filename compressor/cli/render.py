@@ -187,3 +187,14 @@ def print_report(report: dict[str, Any], run_dir: str) -> None:
     for warning in report.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"run: [bold]{run_dir}[/bold]  model: {run_dir}/{report['artifact']}")
+
+
+def warn_failed_plugins(host: Any) -> None:
+    """One warning line (stderr) per plugin that failed to load or register."""
+    host.strategies  # noqa: B018 - registration failures show up once it is built
+    for record in host.errors():
+        err_console.print(
+            f"[yellow]warning:[/yellow] plugin '{record.name}' ({record.distribution}) "
+            f"failed to load: {record.error}",
+            soft_wrap=True,
+        )

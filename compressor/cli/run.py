@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from compressor.cli.render import console, print_report
+from compressor.cli.render import console, print_report, warn_failed_plugins
 from compressor.plugins.manager import get_host
 
 
@@ -101,6 +101,7 @@ def run(
 
     _quiet_tensorflow()
     host = get_host()
+    warn_failed_plugins(host)
     with Progress(
         TextColumn("[bold]{task.fields[stage]:<9}"),
         TextColumn("{task.description}"),

@@ -15,8 +15,10 @@ from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import (
     REQUIRED_STAGES,
     STAGES,
+    GuardedRegistry,
     PipelineView,
     StrategyConfig,
+    StrategyFault,
     StrategyRegistry,
     check_support,
 )
@@ -128,9 +130,16 @@ def resolve_plan_steps(
                 f"plan {source}: has no '{required}' stage",
                 f"add a {required} stage (see `compressor plugins`)",
             )
-    seen, _final = view.infos(info)
+    guarded = GuardedRegistry(registry)
+    view = PipelineView(
+        {stage: (guarded.get(s.name), params) for stage, (s, params) in view.steps.items()}
+    )
+    try:
+        seen, _final = view.infos(info)
+    except StrategyFault as fault:
+        raise PlanError(f"plan {source}: {fault}", "fix or uninstall the plugin") from fault
     for i, (spec, strategy, _config) in enumerate(steps):
-        support = check_support(strategy, profile, seen[spec.stage], view)
+        support = check_support(guarded.get(strategy.name), profile, seen[spec.stage], view)
         if not support.ok and support.hard:
             raise PlanError(
                 f"plan {source}: stages[{i}] {spec.strategy} cannot run on {profile.name}: "

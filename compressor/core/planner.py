@@ -22,8 +22,10 @@ from compressor.core.strategy import (
     REQUIRED_STAGES,
     STAGES,
     Estimate,
+    GuardedRegistry,
     PipelineView,
     Strategy,
+    StrategyFault,
     StrategyRegistry,
     check_support,
 )
@@ -265,15 +267,23 @@ def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
 def plan_pipeline(
     profile: HardwareProfile, info: ModelInfo, registry: StrategyRegistry
 ) -> PlanningResult:
-    """Choose the best pipeline for ``info`` on ``profile`` from ``registry``'s strategies."""
+    """Choose the best pipeline for ``info`` on ``profile`` from ``registry``'s strategies.
+
+    A strategy whose planning code raises is dropped (named, with its plugin, in the
+    warnings and rejections); the others are planned as usual."""
+    guarded = GuardedRegistry(registry)
+    registry = guarded  # every strategy call below goes through the guard
     candidates: list[Candidate] = []
     for combo in itertools.product(*_stage_options(registry, profile, info)):
         view = PipelineView()
         for stage, choice in zip(STAGES, combo, strict=True):
             if choice is not None:
                 view.steps[stage] = choice
-        if _first_failure(profile, info, view) is None:
-            candidates.append(_evaluate_candidate(profile, info, view))
+        try:
+            if _first_failure(profile, info, view) is None:
+                candidates.append(_evaluate_candidate(profile, info, view))
+        except StrategyFault:
+            continue
     if not candidates:
         reasons = {
             f"{strategy.name}: {support.reason}"
@@ -310,6 +320,7 @@ def plan_pipeline(
     )
     chosen = ranked[0]
     warnings = [w for w in (profile.isa_warning(),) if w]
+    warnings += [f"{fault}; dropped from planning" for fault in guarded.faults.values()]
     if chosen.budget_misses:
         warnings.append(
             f"no pipeline meets {profile.name}'s budgets; "
@@ -321,7 +332,7 @@ def plan_pipeline(
         chosen=chosen,
         ranked=ranked,
         baseline=baseline,
-        rejections=_rejections(registry, profile, info, chosen, ranked),
+        rejections=_rejections(registry, profile, info, chosen, ranked, guarded.faults),
         reasons=_explain(chosen, ranked),
         warnings=warnings,
     )
@@ -346,10 +357,12 @@ def _rejections(
     info: ModelInfo,
     chosen: Candidate,
     ranked: list[Candidate],
+    faults: dict[str, str],
 ) -> list[Rejection]:
     """Why each unused strategy is not in the chosen pipeline: put it in, see what breaks."""
     rejections = []
-    for stage, choices in zip(STAGES, _stage_options(registry, profile, info), strict=True):
+    options = _stage_options(registry, profile, info)
+    for stage, choices in zip(STAGES, options, strict=True):
         mine = chosen.step(stage)
         for choice in choices:
             if choice is None:
@@ -361,8 +374,13 @@ def _rejections(
             view = PipelineView({s.stage: (s.strategy, s.params) for s in chosen.steps})
             view.steps[stage] = choice
             view.steps = {k: view.steps[k] for k in STAGES if k in view.steps}
-            failure = _first_failure(profile, info, view)
-            if failure is not None:
+            try:
+                failure = _first_failure(profile, info, view)
+            except StrategyFault as fault:
+                failure = (stage, strategy, str(fault))
+            if strategy.name in faults:
+                reason = faults[strategy.name]
+            elif failure is not None:
                 reason = (
                     failure[2]
                     if failure[1] is strategy
@@ -379,6 +397,11 @@ def _rejections(
                         reason += f", best with it: {best.label}"
                     reason += "): " + _delta(best, chosen)
             rejections.append(Rejection(stage, label, reason))
+    listed = {r.strategy.split("(")[0] for r in rejections}
+    for name, fault in faults.items():
+        if name not in listed:  # it raised before offering any parameters
+            stage = registry.registry.get(name).stage
+            rejections.append(Rejection(stage, name, fault))
     return rejections
 
 

@@ -90,9 +90,11 @@ def apply_step(
     artifact: Artifact,
     context: RunContext,
     cache: StageCache | None = None,
+    plugin: str | None = None,
 ) -> tuple[Artifact, float, bool]:
     """Apply step ``index`` of ``steps`` to ``artifact`` (or take it from ``cache``);
-    returns (output, seconds it took to build, whether it came from the cache)."""
+    returns (output, seconds it took to build, whether it came from the cache). An
+    exception in the strategy becomes a StageError naming it and its ``plugin``."""
     spec, strategy, config = steps[index]
     key = StageCache.key(steps[: index + 1], context.seed) if cache is not None else None
     cached = cache.get(key) if cache is not None and spec.stage != "evaluate" else None
@@ -108,8 +110,9 @@ def apply_step(
         raise
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        where = f"{strategy.name}, plugin '{plugin}'" if plugin else strategy.name
         raise StageError(
-            f"stage {spec.stage} ({strategy.name}) failed: {type(exc).__name__}: {message[:300]}",
+            f"stage {spec.stage} ({where}) failed: {type(exc).__name__}: {message[:300]}",
             "run with --debug for the traceback",
         ) from exc
     seconds = time.perf_counter() - start
@@ -136,7 +139,9 @@ def run_stages(
         notify(
             "on_stage_started", stage=spec.stage, strategy=strategy, params=params, context=context
         )
-        artifact, seconds, reused = apply_step(steps, number - 1, artifact, context, cache)
+        artifact, seconds, reused = apply_step(
+            steps, number - 1, artifact, context, cache, plugin_of(strategy.name)
+        )
         if spec.stage in _REFERENCE_STAGES and artifact.keras_model is not None:
             context.float_model = artifact.keras_model
             context._float_outputs.clear()

@@ -168,6 +168,7 @@ class StrategyRegistry:
     def __init__(self) -> None:
         self._entries: dict[str, RegisteredStrategy] = {}
         self.current_plugin = "compressor"
+        self.failed_plugins: dict[str, str] = {}  # plugin -> why it did not load/register
 
     def add(self, strategy_class: type[Strategy]) -> None:
         """Register a ``Strategy`` subclass (called from ``register_strategies``)."""
@@ -197,15 +198,26 @@ class StrategyRegistry:
     def get(self, name: str) -> Strategy:
         """The strategy named ``name``; a PlanError lists the known ones if absent."""
         if name not in self._entries:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            if self.failed_plugins:
+                failed = "; ".join(f"'{p}' ({why})" for p, why in self.failed_plugins.items())
+                hint += f"plugins that failed to load, one may provide it: {failed}; "
             raise PlanError(
                 f"unknown strategy '{name}'",
-                f"known strategies: {', '.join(sorted(self._entries))}",
+                hint + f"known strategies: {', '.join(sorted(self._entries))}",
             )
         return self._entries[name].strategy
 
     def plugin_of(self, name: str) -> str:
         """Name of the plugin that registered strategy ``name``."""
         return self._entries[name].plugin
+
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget what ``plugin`` registered (it failed part-way through)."""
+        self._entries = {k: e for k, e in self._entries.items() if e.plugin != plugin}
 
     def for_stage(self, stage: str) -> list[Strategy]:
         """Strategies of one stage, in registration order."""
@@ -214,6 +226,96 @@ class StrategyRegistry:
     def entries(self) -> list[RegisteredStrategy]:
         """All registrations, in registration order."""
         return list(self._entries.values())
+
+
+class StrategyFault(Exception):
+    """A plugin's strategy raised in a planning method; it is dropped, not the plan."""
+
+
+class GuardedStrategy:
+    """A strategy as planning calls it. An exception in the plugin's ``candidate_params``,
+    ``supports``, ``estimate`` or ``rewrite_info`` is recorded in ``faults`` (naming the
+    plugin and the strategy) and drops this strategy only: no parameter sets, a hard
+    "no", or a ``StrategyFault`` the planner skips the candidate for. Every other
+    attribute is the strategy's own."""
+
+    def __init__(self, strategy: Strategy, plugin: str, faults: dict[str, str]) -> None:
+        self._strategy, self._plugin, self._faults = strategy, plugin, faults
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_strategy", "_plugin", "_faults"):
+            raise AttributeError(name)  # copy/pickle probes, and before __init__ ran
+        return getattr(self._strategy, name)
+
+    @property
+    def unwrapped(self) -> Strategy:
+        """The plugin's strategy object."""
+        return self._strategy
+
+    def _fault(self, method: str, exc: Exception) -> str:
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        message = (
+            f"plugin '{self._plugin}': strategy '{self._strategy.name}' failed in "
+            f"{method}: {type(exc).__name__}{': ' + text if text else ''}"
+        )
+        self._faults.setdefault(self._strategy.name, message)
+        return message
+
+    def candidate_params(self, profile: HardwareProfile, info: ModelInfo) -> list[dict[str, Any]]:
+        """The strategy's parameter sets; none when it raises."""
+        try:
+            return self._strategy.candidate_params(profile, info)
+        except Exception as exc:
+            self._fault("candidate_params", exc)
+            return []
+
+    def supports(
+        self, profile: HardwareProfile, info: ModelInfo, pipeline: PipelineView
+    ) -> Support:
+        """The strategy's verdict; a hard "no" naming the failure when it raises."""
+        try:
+            return self._strategy.supports(profile, info, pipeline)
+        except Exception as exc:
+            return Support.no(self._fault("supports", exc))
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        """The strategy's estimate; ``StrategyFault`` when it raises."""
+        try:
+            return self._strategy.estimate(profile, info, params, pipeline)
+        except Exception as exc:
+            raise StrategyFault(self._fault("estimate", exc)) from exc
+
+    def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
+        """The strategy's rewritten facts; ``StrategyFault`` when it raises."""
+        try:
+            return self._strategy.rewrite_info(info, params)
+        except Exception as exc:
+            raise StrategyFault(self._fault("rewrite_info", exc)) from exc
+
+
+class GuardedRegistry:
+    """A registry whose strategies are ``GuardedStrategy`` objects (one per strategy,
+    so identity holds within a planning pass); ``faults`` collects what failed."""
+
+    def __init__(self, registry: StrategyRegistry) -> None:
+        self.registry = registry
+        self.faults: dict[str, str] = {}
+        self._guarded = {
+            entry.strategy.name: GuardedStrategy(entry.strategy, entry.plugin, self.faults)
+            for entry in registry.entries()
+        }
+
+    def for_stage(self, stage: str) -> list[Any]:
+        """Guarded strategies of one stage, in registration order."""
+        return [self._guarded[s.name] for s in self.registry.for_stage(stage)]
+
+    def get(self, name: str) -> Any:
+        """The guarded strategy named ``name`` (PlanError when unknown)."""
+        return self._guarded[self.registry.get(name).name]
+
+    def plugin_of(self, name: str) -> str:
+        """Name of the plugin that registered strategy ``name``."""
+        return self.registry.plugin_of(name)
 
 
 def check_support(

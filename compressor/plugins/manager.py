@@ -9,6 +9,7 @@ commands keep working. ``COMPRESSOR_BLOCK_PLUGINS=a,b`` blocks plugins by name;
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -57,6 +58,30 @@ class PluginRecord:
     error: str = ""
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, with the built-in plugins' hooks marked ``tryfirst``: built-ins
+    register their strategies and profiles before any third-party plugin, so a name
+    clash fails the third-party plugin, never a built-in."""
+
+    builtin_names: set[str] = set()
+    _registering: str | None = None
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """pluggy's ``register``, remembering the name while the hooks are parsed."""
+        self._registering = name
+        try:
+            return super().register(plugin, name)
+        finally:
+            self._registering = None
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        """Hook options as pluggy reads them; ``tryfirst`` for built-in plugins."""
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and self._registering in self.builtin_names:
+            opts = {**opts, "tryfirst": True}
+        return opts
+
+
 def _blocked_names() -> set[str]:
     return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
 
@@ -65,10 +90,12 @@ class PluginHost:
     """Owns the pluggy manager and the registries built from the hooks."""
 
     def __init__(self, load_entrypoints: bool | None = None) -> None:
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm = _PluginManager(PROJECT_NAME)
+        self.pm.builtin_names = set(DEFAULT_PLUGINS)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
         self.warnings: list[str] = []
+        self._hook_failures: list[tuple[str, str, Exception]] = []
         self._strategies: StrategyRegistry | None = None
         self._profiles: ProfileRegistry | None = None
         self._keras_objects: KerasObjectRegistry | None = None
@@ -82,7 +109,9 @@ class PluginHost:
             load_entrypoints = not os.environ.get(NO_ENTRYPOINTS_ENV)
         if load_entrypoints:
             self._load_entrypoints(blocked)
-        for module_name in DEFAULT_PLUGINS:
+        # pluggy calls the last registered first: built-ins are registered in reverse so
+        # their hooks run in DEFAULT_PLUGINS order (and are listed in that order).
+        for module_name in reversed(DEFAULT_PLUGINS):
             if module_name in blocked:
                 continue
             try:
@@ -91,6 +120,8 @@ class PluginHost:
                 self._record_failure(module_name, "compressor", __version__, True, exc)
                 continue
             self._register(module, module_name, "compressor", __version__, True)
+        order = {name: i for i, name in enumerate(DEFAULT_PLUGINS)}
+        self.records.sort(key=lambda r: order.get(r.name, -1) if r.builtin else -1)
 
     def _load_entrypoints(self, blocked: set[str]) -> None:
         for ep in metadata.entry_points(group=PROJECT_NAME):
@@ -111,12 +142,19 @@ class PluginHost:
         message = f"failed to load: {type(exc).__name__}: {exc}".splitlines()[0]
         self.records.append(PluginRecord(name, dist, version, builtin, message))
 
+    def add_plugin(self, plugin: Any, name: str, distribution: str = "local") -> None:
+        """Register a plugin object (a module or an object with ``@hookimpl`` methods)
+        as if it were installed: how tests and notebooks add a plugin without pip.
+        Call it before the registries are first used (``strategies``, ``profiles``)."""
+        self._register(plugin, name, distribution, "local", False)
+
     def _register(self, plugin: Any, name: str, dist: str, version: str, builtin: bool) -> None:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:
             self._record_failure(name, dist, version, builtin, exc)
             return
+        self._guard_hookimpls(plugin, name)
         unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
         if unknown:
             self.pm.unregister(plugin)
@@ -143,16 +181,52 @@ class PluginHost:
         if plugin is not None:
             self.pm.unregister(plugin)
 
-    def _call_registration(self, hook_name: str, registry: Any) -> None:
-        """Call a registration hook plugin by plugin, so one bad plugin is isolated."""
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            registry.current_plugin = impl.plugin_name
+    def _guard_hookimpls(self, plugin: Any, name: str) -> None:
+        """Wrap each of ``plugin``'s hook implementations so an exception in it is
+        recorded against the plugin instead of aborting the hook call for all plugins;
+        hooks are then called through pluggy (``pm.hook``), so tracing, ``tryfirst`` /
+        ``trylast`` and wrappers work as pluggy documents them."""
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
+                    impl.function = self._guarded(impl.function, name, caller.name)
+
+    def _guarded(self, function: Any, plugin_name: str, hook_name: str) -> Any:
+        failures = self._hook_failures
+
+        @functools.wraps(function)
+        def call(*args: Any) -> Any:
+            for arg in args:  # registries attribute what is added to the calling plugin
+                if hasattr(arg, "current_plugin"):
+                    arg.current_plugin = plugin_name
             try:
-                impl.function(registry)
-            except CompressorError as exc:
-                self._fail_plugin(impl.plugin_name, exc)
+                return function(*args)
             except Exception as exc:
-                self._fail_plugin(impl.plugin_name, RuntimeError(f"{type(exc).__name__}: {exc}"))
+                failures.append((plugin_name, hook_name, exc))
+                return None
+
+        return call
+
+    def _call_hook(self, hook_name: str, **kwargs: Any) -> list[tuple[str, str, Exception]]:
+        """Call ``hook_name`` through pluggy; returns (plugin, hook, exception) for each
+        implementation that raised."""
+        start = len(self._hook_failures)
+        getattr(self.pm.hook, hook_name)(**kwargs)
+        failures = self._hook_failures[start:]
+        del self._hook_failures[start:]
+        return failures
+
+    def _call_registration(self, hook_name: str, registry: Any) -> None:
+        """Call a registration hook; a plugin that raises is failed and unregistered,
+        and what it had registered is dropped, without touching the others."""
+        for plugin_name, _hook, exc in self._call_hook(hook_name, registry=registry):
+            if not isinstance(exc, CompressorError):
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            self._fail_plugin(plugin_name, exc)
+            drop = getattr(registry, "drop_plugin", None)
+            if drop is not None:
+                drop(plugin_name)
+        registry.current_plugin = "compressor"
 
     @property
     def strategies(self) -> StrategyRegistry:
@@ -160,6 +234,7 @@ class PluginHost:
         if self._strategies is None:
             self._strategies = StrategyRegistry()
             self._call_registration("register_strategies", self._strategies)
+            self._strategies.failed_plugins = {r.name: r.error for r in self.errors()}
         return self._strategies
 
     @property
@@ -179,15 +254,10 @@ class PluginHost:
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; a failing observer becomes a warning."""
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            args = {k: kwargs[k] for k in impl.argnames}
-            try:
-                impl.function(**args)
-            except Exception as exc:
-                self.warnings.append(
-                    f"plugin '{impl.plugin_name}' failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
-                )
+        for plugin_name, _hook, exc in self._call_hook(hook_name, **kwargs):
+            self.warnings.append(
+                f"plugin '{plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}"
+            )
 
     def errors(self) -> list[PluginRecord]:
         """Plugins that failed to load or register."""

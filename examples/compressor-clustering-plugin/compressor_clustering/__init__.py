@@ -12,13 +12,19 @@ from typing import Any
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.finetune import self_distill
-from compressor.core.keras_io import clone_keras_model
-from compressor.core.strategy import Estimate, Strategy, StrategyConfig, StrategyRegistry, Support
-from compressor.plugins import hookimpl
+from compressor.api import (
+    Artifact,
+    Estimate,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+    clone_keras_model,
+    hookimpl,
+    self_distill,
+)
 
 _CLUSTERABLE = ("Conv2D", "Dense")  # depthwise kernels stay unclustered in tfmot 0.8
 
