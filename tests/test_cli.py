@@ -266,3 +266,9 @@ def test_report_of_a_non_run_is_an_error(tmp_path):
 def test_readme_states_the_test_command():
     readme = (REPO / "README.md").read_text()
     assert "pip install -e '.[dev]'" in readme and "python -m pytest" in readme
+
+
+def test_piped_output_honours_columns():
+    result = run_cli("profiles", env_extra={"COLUMNS": "90"})
+    assert result.returncode == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 90

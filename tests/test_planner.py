@@ -242,3 +242,20 @@ def test_fold_batchnorm_is_not_planned_automatically(host):
         result = _plan(host, profile, model_info_from_keras(build_tiny_cnn()))
         assert "fold-batchnorm" not in _names(result)
         assert all(c.step("fuse") is None for c in result.ranked)
+
+
+def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path):
+    from compressor.core.job import run_job
+    from compressor.core.plan import Plan, StageSpec
+
+    plan = Plan(
+        profile="x86-cpu",
+        stages=[StageSpec(stage="quantize", strategy="tflite-full-int8", params={"bogus": 1}),
+                StageSpec(stage="evaluate", strategy="litert-evaluate")],
+    )  # fmt: skip
+    plan.save(tmp_path / "plan.yaml")
+    missing_model = tmp_path / "not-there.keras"
+    with pytest.raises(PlanError) as caught:
+        run_job(host, None, tmp_path / "plan.yaml", missing_model, None, tmp_path / "run")
+    assert "stages[0].params" in caught.value.message and "bogus" in caught.value.message
+    assert not (tmp_path / "run").exists()

@@ -64,8 +64,8 @@ def test_wrong_type_and_missing_field_are_errors(tmp_path):
 
 def test_not_yaml_and_not_mapping(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: [unclosed", encoding="utf-8")
-    with pytest.raises(ProfileError, match="not valid YAML"):
+    path.write_text("name: edge\nthreads: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"line 3, column 1: expected ',' or ']'"):
         load_profile_file(path)
     path.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(ProfileError, match="expected a mapping"):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from typing import Any
 
 import typer
 
@@ -58,9 +60,15 @@ def _debug() -> bool:
     return bool(os.environ.get("COMPRESSOR_DEBUG")) or "--debug" in sys.argv[1:]
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (e.g. `kill`) stops a command like Ctrl-C; a run's status says where."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console script: run the app; user errors become one line and exit code 2 (3 for a
     result that misses its constraints under ``--strict``)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except CompressorError as exc:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-# Piped output (CI logs, grep) gets wide tables instead of rich's 80-column default.
+from compressor.core.ratios import describe_ratio
+
+# Piped output (CI logs, grep) gets wide tables instead of rich's 80-column default,
+# unless COLUMNS says how wide (rich reads it when no width is forced).
 _PIPE_WIDTH = 160
-console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+
+
+def _width(stream: Any) -> int | None:
+    return None if stream.isatty() or os.environ.get("COLUMNS") else _PIPE_WIDTH
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def mb(value: float | int | None) -> str:
@@ -25,10 +35,9 @@ def ms(value: float | None) -> str:
 
 
 def ratio_text(ratio: float, better: str, worse: str) -> str:
-    """``2.10× smaller`` when ratio ≥ 1, else ``1.50× larger`` (never '0.67× smaller')."""
-    if ratio >= 1.0:
-        return f"{ratio:.2f}× {better}"
-    return f"[yellow]{1.0 / ratio:.2f}× {worse}[/yellow]"
+    """``describe_ratio``'s words, in yellow when the result is worse."""
+    text = describe_ratio(ratio, better, worse)
+    return text if ratio >= 1.0 else f"[yellow]{text}[/yellow]"
 
 
 def compact_params(params: dict[str, Any]) -> str:

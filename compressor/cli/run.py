@@ -75,6 +75,11 @@ def run(
     strict: bool = typer.Option(
         False, "--strict", help="Exit with code 3 when the result misses a constraint."
     ),
+    resume: Path = typer.Option(
+        None,
+        "--resume",
+        help="Continue an interrupted run directory after its last completed stage.",
+    ),
 ) -> None:
     """Compress a model for a profile, measure it, and store everything in a run directory.
 
@@ -82,9 +87,22 @@ def run(
     first, fine-tuning ones only if none meets the constraints) and the best measured
     candidate that meets every constraint is shipped."""
     from compressor.core.constraints import Budgets
-    from compressor.core.errors import ConstraintsMissed
+    from compressor.core.errors import CompressorError, ConstraintsMissed
     from compressor.core.fixed_inputs import parse_fixed_inputs
-    from compressor.core.job import SearchOptions, run_job
+    from compressor.core.job import SearchOptions, resume_job, run_job
+
+    if resume is not None:
+        given = [
+            name
+            for name, value in (("--profile", profile), ("--plan", plan), ("--model", model),
+                                ("--data", data), ("--output", output), ("--input", fixed_input))
+            if value
+        ]  # fmt: skip
+        if given:
+            raise CompressorError(
+                f"--resume takes the run's own settings; drop {', '.join(given)}",
+                "the run directory remembers its profile, plan, model and data",
+            )
 
     fixed_inputs = parse_fixed_inputs(fixed_input)
 
@@ -139,22 +157,32 @@ def run(
             )
 
         try:
-            run_dir, report = run_job(
-                host,
-                profile,
-                plan,
-                model,
-                data,
-                output,
-                input_size,
-                seed,
-                progress=on_progress,
-                on_event=on_event,
-                options=options,
-                fixed_inputs=fixed_inputs,
-            )
+            if resume is not None:
+                run_dir, report = resume_job(host, resume, on_progress, on_event)
+            else:
+                run_dir, report = run_job(
+                    host,
+                    profile,
+                    plan,
+                    model,
+                    data,
+                    output,
+                    input_size,
+                    seed,
+                    progress=on_progress,
+                    on_event=on_event,
+                    options=options,
+                    fixed_inputs=fixed_inputs,
+                )
         except ConstraintsMissed as missed:
             run_dir, report, failure = missed.run_dir, missed.report, missed
+        except KeyboardInterrupt as stop:
+            where = getattr(stop, "run_dir", None)
+            console.print(
+                "[bold red]interrupted[/bold red]"
+                + (f": continue with `compressor run --resume {where}`" if where else "")
+            )
+            raise typer.Exit(130) from None
         else:
             failure = None
     if report is not None:

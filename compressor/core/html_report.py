@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from compressor.core.ratios import RATIO_WORDS, describe_ratio
+
 HTML_FILE = "report.html"
 SAMPLES_FILE = "samples.npz"
 DIFF_GAIN = 8.0
@@ -104,7 +106,9 @@ def _summary(report: dict[str, Any]) -> str:
     ]
     ratios = report.get("ratios", {})
     ratio_text = ", ".join(
-        f'{k} <b data-key="ratios.{k}" data-value="{v}">{v:g}×</b>' for k, v in ratios.items()
+        f'{k.replace("_", " ")} <b data-key="ratios.{k}" data-value="{v}">'
+        f"{describe_ratio(v, *RATIO_WORDS.get(k, ('better', 'worse')))}</b>"
+        for k, v in ratios.items()
     )
     provenance = report.get("provenance", {})
     facts = " ".join(
@@ -112,7 +116,7 @@ def _summary(report: dict[str, Any]) -> str:
     )
     return (
         _table(headers, rows)
-        + f"<p>Ratios baseline / result (measured): {ratio_text}</p>"
+        + f"<p>Result against the baseline (measured): {ratio_text}</p>"
         + (f"<p><small>{facts}</small></p>" if facts else "")
     )
 

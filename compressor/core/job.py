@@ -6,6 +6,8 @@ bad input never leaves a half-written run behind.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +21,36 @@ from compressor.core.context import ProgressCallback, RunContext
 from compressor.core.datasets import ImageSet, load_builtin_samples, load_image_folder
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError
 from compressor.core.model_info import ModelInfo
-from compressor.core.plan import Plan, StageSpec, load_plan, resolve_plan_steps
+from compressor.core.plan import (
+    Plan,
+    StageSpec,
+    check_plan_stages,
+    load_plan,
+    resolve_plan_steps,
+)
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
-from compressor.core.run_store import ERROR_FILE, create_run_dir, ensure_new_output
-from compressor.core.runner import StageCache, build_report, finish_run, run_stages
+from compressor.core.run_store import (
+    ERROR_FILE,
+    JOB_FILE,
+    create_run_dir,
+    ensure_new_output,
+    read_status,
+    write_json_atomic,
+    write_status,
+)
+from compressor.core.runner import (
+    ResumePoint,
+    StageCache,
+    build_report,
+    finish_run,
+    load_stage_output,
+    run_stages,
+)
 from compressor.core.search import SearchResult, search_plans
 from compressor.plugins.manager import PluginHost
+
+SEARCH_FILE = "search.json"  # the plan search's candidates, kept for a resumed run's report
 
 
 @dataclass
@@ -236,6 +261,8 @@ def run_job(
         (f"profile {profile.name}", profile.budgets),
     )
     ensure_new_output(output)
+    if user_plan is not None:  # a bad plan fails before a model is loaded
+        check_plan_stages(user_plan, host.strategies, str(plan_path))
     loaded = load_model(model_path, host, input_size, fixed_inputs)
     images = load_images(data, loaded.info.input_image_shape, seed)
     plan, plan_source, planning = choose_plan(
@@ -244,23 +271,20 @@ def run_job(
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, plan_source)
 
     run_dir = create_run_dir(output, profile.name)
-    context = RunContext(
-        profile=profile,
-        run_dir=run_dir,
-        float_model=loaded.model,
-        model_info=loaded.info,
-        images=images,
-        plan=plan,
-        seed=seed,
-        progress=progress or (lambda m, f: None),
-        constraints=constraints,
+    write_json_atomic(
+        run_dir / JOB_FILE,
+        {
+            "profile": profile_name,
+            "model": str(model_path) if model_path is not None else None,
+            "data": str(data) if data is not None else None,
+            "input_size": input_size,
+            "seed": seed,
+            "fixed_inputs": {k: np.asarray(v).tolist() for k, v in (fixed_inputs or {}).items()},
+            "budgets": options.budgets.model_dump(),
+            "strict": options.strict,
+        },
     )
-
-    def notify(hook: str, **kwargs: Any) -> None:
-        host.notify(hook, **kwargs)
-        if on_event:
-            on_event(hook, **kwargs)
-
+    context = _new_context(profile, run_dir, loaded, images, plan, seed, progress, constraints)
     cache = StageCache()
     search: SearchResult | None = None
     try:
@@ -283,23 +307,165 @@ def run_job(
             steps = [*(s for s in search.chosen.steps if s[0].stage != "evaluate"), *evaluate]
         plan.save(run_dir / "plan.yaml")
         loaded.info.save_json(run_dir / "model_info.json")
-        notify("on_run_started", context=context)
-        artifact, records = run_stages(steps, context, notify, host.strategies.plugin_of, cache)
+        if search is not None:
+            write_json_atomic(run_dir / SEARCH_FILE, search.to_dict())
+    except BaseException as exc:
+        _record_stop(run_dir, exc, [], None)
+        raise
+    return _execute(host, run_dir, context, steps, loaded, options, on_event, cache)
+
+
+def resume_job(
+    host: PluginHost,
+    run_dir: Path,
+    progress: ProgressCallback | None = None,
+    on_event: Callable[..., None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Continue an interrupted (or failed) run after its last completed stage.
+
+    The model, images and plan are rebuilt from what the run saved (job.json, plan.yaml);
+    completed stages are not run again: the last one's saved output is the next one's
+    input. With the same seed the result is the one an uninterrupted run gives."""
+    status = read_status(run_dir) if run_dir.is_dir() else None
+    if status is None or not (run_dir / JOB_FILE).is_file():
+        raise CompressorError(
+            f"--resume {run_dir}: not a run directory with a status file",
+            "pass a run directory made by compressor run",
+        )
+    if status["state"] == "finished":
+        raise CompressorError(f"--resume {run_dir}: the run is finished; nothing to resume")
+    if not (run_dir / "plan.yaml").is_file():
+        raise CompressorError(
+            f"--resume {run_dir}: the run stopped before its plan was chosen",
+            "start a new run",
+        )
+    job = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
+    fixed = {k: np.asarray(v, np.float32) for k, v in job["fixed_inputs"].items()}
+    model_path = Path(job["model"]) if job["model"] else None
+    loaded = load_model(model_path, host, job["input_size"], fixed)
+    images = load_images(Path(job["data"]) if job["data"] else None,
+                         loaded.info.input_image_shape, job["seed"])  # fmt: skip
+    plan = load_plan(run_dir / "plan.yaml")
+    profile = host.profiles.resolve(job["profile"])
+    options = SearchOptions(budgets=Budgets(**job["budgets"]), strict=job["strict"])
+    constraints = resolve_constraints(
+        ("command line", options.budgets),
+        ("plan", plan.budgets),
+        (f"profile {profile.name}", profile.budgets),
+    )
+    steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, str(run_dir))
+    context = _new_context(
+        profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
+    )
+    records = [r for r in status["completed_stages"] if r["name"] != "evaluate"]
+    resume = None
+    if records:
+        folders = [run_dir / r["output"] for r in records]
+        folders = [f if f.is_dir() else f.parent for f in folders]
+        keras_objects = host.keras_objects()
+        artifact = load_stage_output(folders[-1], keras_objects)
+        for record, folder in zip(records, folders, strict=True):
+            if record["name"] == "train":  # a trained model is the run's float reference
+                context.float_model = load_stage_output(folder, keras_objects).keras_model
+        if records[-1]["name"] == "qat":  # full int8 also tries the pre-QAT model
+            before = (
+                load_stage_output(folders[-2], keras_objects).keras_model
+                if len(records) > 1
+                else context.float_model
+            )
+            artifact.pre_qat_model = before
+        context.model_info = ModelInfo.load_json(folders[-1] / "model_info.json")
+        resume = ResumePoint(records, artifact)
+    (run_dir / ERROR_FILE).unlink(missing_ok=True)
+    return _execute(host, run_dir, context, steps, loaded, options, on_event, None, resume)
+
+
+def _new_context(
+    profile: HardwareProfile,
+    run_dir: Path,
+    loaded: LoadedModel,
+    images: ImageSet,
+    plan: Plan,
+    seed: int,
+    progress: ProgressCallback | None,
+    constraints: Constraints,
+) -> RunContext:
+    """The context a run's stages share, around the loaded float model."""
+    return RunContext(
+        profile=profile,
+        run_dir=run_dir,
+        float_model=loaded.model,
+        model_info=loaded.info,
+        images=images,
+        plan=plan,
+        seed=seed,
+        progress=progress or (lambda m, f: None),
+        constraints=constraints,
+    )
+
+
+def _record_stop(
+    run_dir: Path, exc: BaseException, completed: list[dict[str, Any]], running: str | None
+) -> None:
+    """error.txt and the status file of a run that stopped early."""
+    state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    text = str(exc) or type(exc).__name__
+    (run_dir / ERROR_FILE).write_text(f"{text}\n\n{traceback.format_exc()}", encoding="utf-8")
+    write_status(run_dir, state, completed, running)
+    with contextlib.suppress(AttributeError):
+        exc.run_dir = str(run_dir)  # type: ignore[attr-defined]  # for the CLI's hint
+
+
+def _execute(
+    host: PluginHost,
+    run_dir: Path,
+    context: RunContext,
+    steps: list[Any],
+    loaded: LoadedModel,
+    options: SearchOptions,
+    on_event: Callable[..., None] | None,
+    cache: StageCache | None = None,
+    resume: ResumePoint | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Run the stages (after ``resume``'s, if given), then write the report."""
+    profile, constraints = context.profile, context.constraints
+
+    def notify(hook: str, **kwargs: Any) -> None:
+        host.notify(hook, **kwargs)
+        if on_event:
+            on_event(hook, **kwargs)
+
+    progress = {"records": list(resume.records) if resume else [], "running": None}
+
+    def on_saved(records: list[dict[str, Any]], running: str | None) -> None:
+        progress.update(records=list(records), running=running)
+        write_status(run_dir, "running", progress["records"], running)
+
+    try:
+        on_saved(progress["records"], None)
+        if resume is None:
+            notify("on_run_started", context=context)
+        artifact, records = run_stages(
+            steps, context, notify, host.strategies.plugin_of, cache, resume, on_saved
+        )
         if "baseline" not in context.results:
             raise PlanError("the plan has no evaluate stage that measured the result")
         notices = [w for w in (profile.isa_warning(),) if w] + host.profiles.notices
         report = build_report(context, records, loaded.source, [*host.warnings, *notices])
         report["model"]["origin"] = loaded.origin
         report["constraints"] = _constraint_check(constraints, report, context)
-        if search is not None:
-            report["search"] = search.to_dict()
+        if (run_dir / SEARCH_FILE).is_file():
+            report["search"] = json.loads((run_dir / SEARCH_FILE).read_text(encoding="utf-8"))
+        if resume is not None:
+            report["resumed_after"] = [r["name"] for r in resume.records]
         if report["constraints"]["misses"]:
             report["warnings"].append(
                 "the result misses its constraints: " + "; ".join(report["constraints"]["misses"])
             )
         finish_run(context, artifact, report)
+        write_status(run_dir, "finished", records)
     except BaseException as exc:
-        (run_dir / ERROR_FILE).write_text(f"{exc}\n\n{traceback.format_exc()}", encoding="utf-8")
+        _record_stop(run_dir, exc, progress["records"], progress["running"])
         raise
     notify("on_run_finished", context=context, report=report)
     if options.strict and report["constraints"]["misses"]:

@@ -22,7 +22,7 @@ from compressor.core.strategy import (
     StrategyRegistry,
     check_support,
 )
-from compressor.core.validation import describe_validation_error
+from compressor.core.validation import describe_validation_error, yaml_error_text
 
 PLAN_VERSION = 1
 PLAN_HEADER = (
@@ -71,7 +71,7 @@ def load_plan(path: Path) -> Plan:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PlanError(f"plan file {path}: not valid YAML", "fix the YAML syntax") from exc
+        raise PlanError(f"plan file {path}: {yaml_error_text(exc)}", "fix the YAML syntax") from exc
     if not isinstance(data, dict):
         raise PlanError(f"plan file {path}: expected a mapping with 'profile' and 'stages'")
     try:
@@ -92,9 +92,37 @@ def resolve_plan_steps(
 ) -> list[tuple[StageSpec, Any, StrategyConfig]]:
     """Check a plan against the registered strategies and the model; return runnable steps.
 
-    Checks stage order, duplicates, required stages, each strategy's stage and params,
-    and the strategies' hard ``supports`` conditions.
+    Checks what ``check_plan_stages`` checks, then the strategies' hard ``supports``
+    conditions on this model.
     """
+    steps, view = _checked_stages(plan, registry, source)
+    guarded = GuardedRegistry(registry)
+    view = PipelineView(
+        {stage: (guarded.get(s.name), params) for stage, (s, params) in view.steps.items()}
+    )
+    try:
+        seen, _final = view.infos(info)
+    except StrategyFault as fault:
+        raise PlanError(f"plan {source}: {fault}", "fix or uninstall the plugin") from fault
+    for i, (spec, strategy, _config) in enumerate(steps):
+        support = check_support(guarded.get(strategy.name), profile, seen[spec.stage], view)
+        if not support.ok and support.hard:
+            raise PlanError(
+                f"plan {source}: stages[{i}] {spec.strategy} cannot run on {profile.name}: "
+                f"{support.reason}"
+            )
+    return steps
+
+
+def check_plan_stages(plan: Plan, registry: StrategyRegistry, source: str) -> None:
+    """Check stage order, duplicates, required stages, each strategy's stage and
+    params: everything that needs no model, so a bad plan fails before one is loaded."""
+    _checked_stages(plan, registry, source)
+
+
+def _checked_stages(
+    plan: Plan, registry: StrategyRegistry, source: str
+) -> tuple[list[tuple[StageSpec, Any, StrategyConfig]], PipelineView]:
     steps = []
     view = PipelineView()
     last_index = -1
@@ -130,19 +158,4 @@ def resolve_plan_steps(
                 f"plan {source}: has no '{required}' stage",
                 f"add a {required} stage (see `compressor plugins`)",
             )
-    guarded = GuardedRegistry(registry)
-    view = PipelineView(
-        {stage: (guarded.get(s.name), params) for stage, (s, params) in view.steps.items()}
-    )
-    try:
-        seen, _final = view.infos(info)
-    except StrategyFault as fault:
-        raise PlanError(f"plan {source}: {fault}", "fix or uninstall the plugin") from fault
-    for i, (spec, strategy, _config) in enumerate(steps):
-        support = check_support(guarded.get(strategy.name), profile, seen[spec.stage], view)
-        if not support.ok and support.hard:
-            raise PlanError(
-                f"plan {source}: stages[{i}] {spec.strategy} cannot run on {profile.name}: "
-                f"{support.reason}"
-            )
-    return steps
+    return steps, view

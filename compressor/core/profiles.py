@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compressor.core.constraints import Budgets
 from compressor.core.errors import ProfileError
-from compressor.core.validation import describe_validation_error
+from compressor.core.validation import describe_validation_error, yaml_error_text
 
 Precision = Literal["float32", "float16", "dynamic_int8", "int8", "int16x8"]
 IoType = Literal["float32", "int8", "uint8"]
@@ -142,10 +142,8 @@ def parse_profile(text: str, source: str) -> HardwareProfile:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
         raise ProfileError(
-            f"profile file {source}{where}: not valid YAML", "fix the YAML syntax"
+            f"profile file {source}: {yaml_error_text(exc)}", "fix the YAML syntax"
         ) from exc
     if not isinstance(data, dict):
         raise ProfileError(

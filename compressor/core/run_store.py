@@ -12,6 +12,8 @@ from compressor.core.errors import CompressorError
 
 REPORT_FILE = "report.json"
 ERROR_FILE = "error.txt"
+STATUS_FILE = "status.json"  # where a run is: running / interrupted / failed / finished
+JOB_FILE = "job.json"  # what the run was asked to do (enough to resume it)
 DEFAULT_RUNS_DIR = Path("runs")
 
 
@@ -61,6 +63,15 @@ def read_report(run_dir: Path) -> dict[str, Any]:
         raise CompressorError(f"run directory {run_dir} does not exist", "pass a run directory")
     report = run_dir / REPORT_FILE
     if not report.is_file():
+        status = read_status(run_dir)
+        if status is not None and status["state"] in ("running", "interrupted"):
+            done = ", ".join(s["name"] for s in status["completed_stages"]) or "none"
+            raise CompressorError(
+                f"run {run_dir} is {status['state']}"
+                + (f" in stage {status['running_stage']}" if status["running_stage"] else "")
+                + f"; completed stages: {done}",
+                f"continue it with: compressor run --resume {run_dir}",
+            )
         error = run_dir / ERROR_FILE
         if error.is_file():
             first = error.read_text(encoding="utf-8").strip().splitlines()[0]
@@ -70,3 +81,27 @@ def read_report(run_dir: Path) -> dict[str, Any]:
         return json.loads(report.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CompressorError(f"{report} is not valid JSON") from exc
+
+
+def write_status(
+    run_dir: Path, state: str, completed: list[dict[str, Any]], running: str | None = None
+) -> None:
+    """Record where the run is: ``state`` (running, interrupted, failed, finished), the
+    stage records of the stages whose outputs are saved, and the stage in progress."""
+    write_json_atomic(
+        run_dir / STATUS_FILE,
+        {
+            "state": state,
+            "completed_stages": completed,
+            "running_stage": running,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """A run's status, or None for runs made before status files (or not runs)."""
+    path = run_dir / STATUS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

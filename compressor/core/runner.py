@@ -128,13 +128,22 @@ def run_stages(
     notify: Any,
     plugin_of: Any,
     cache: StageCache | None = None,
+    resume: ResumePoint | None = None,
+    on_saved: Any = None,
 ) -> tuple[Artifact, list[dict[str, Any]]]:
     """Run every step in order; returns the final artifact and per-stage records.
 
-    Stages already built by the plan search come from ``cache`` (their record says so)."""
-    artifact = Artifact.of_model(context.float_model)
-    records = []
+    Stages already built by the plan search come from ``cache`` (their record says so).
+    With ``resume``, the stages it has records for are not run again: its artifact is
+    their saved output. ``on_saved(records, running)`` is called as each stage starts
+    and once its output is saved (for the run's status file)."""
+    artifact = resume.artifact if resume else Artifact.of_model(context.float_model)
+    records = list(resume.records) if resume else []
     for number, (spec, strategy, config) in enumerate(steps, start=1):
+        if number <= len(records):
+            continue
+        if on_saved:
+            on_saved(records, spec.stage)
         params = config.model_dump()
         notify(
             "on_stage_started", stage=spec.stage, strategy=strategy, params=params, context=context
@@ -149,6 +158,7 @@ def run_stages(
         metrics = stage_snapshot(artifact, context) if spec.stage != "evaluate" else None
         folder = context.run_dir / "stages" / f"{number:02d}-{spec.stage}-{strategy.name}"
         output = save_stage_output(artifact, folder)
+        context.model_info.save_json(folder / "model_info.json")
         notify(
             "on_stage_finished",
             stage=spec.stage,
@@ -170,7 +180,47 @@ def run_stages(
                 **({"metrics": metrics} if metrics else {}),
             }
         )
+        if on_saved:
+            on_saved(records, None)
     return artifact, records
+
+
+@dataclass
+class ResumePoint:
+    """Where an interrupted run continues: the records of its completed stages and the
+    last one's saved output."""
+
+    records: list[dict[str, Any]]
+    artifact: Artifact
+
+
+def load_stage_output(folder: Path, keras_objects: dict[str, Any]) -> Artifact:
+    """A saved stage output as an artifact again (the inverse of ``save_stage_output``)."""
+    from compressor.core.frozen_graph import FROZEN_KEY, FrozenGraph
+
+    facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
+    if (folder / "model.tflite").is_file():
+        data = (folder / "model.tflite").read_bytes()
+        if facts.get(FROZEN_KEY) and "precision" not in facts:  # a rewritten frozen graph
+            graph = FrozenGraph(data, facts[FROZEN_KEY], folder.name)
+            return Artifact(graph=graph, facts=facts)
+        return Artifact(tflite_bytes=data, facts=facts)
+    path = folder / "model.keras"
+    if not path.is_file():
+        raise StageError(
+            f"stage output {folder} was saved as weights only; it cannot be resumed from",
+            "start a new run",
+        )
+    import tf_keras as keras
+
+    if facts.get("qat"):
+        import tensorflow_model_optimization as tfmot
+
+        with tfmot.quantization.keras.quantize_scope():
+            model = keras.models.load_model(path, custom_objects=keras_objects, compile=False)
+    else:
+        model = keras.models.load_model(path, custom_objects=keras_objects, compile=False)
+    return Artifact(keras_model=model, facts=facts)
 
 
 def _is_plain(value: Any) -> bool:

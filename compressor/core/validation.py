@@ -22,3 +22,13 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
             message = f"{message}, got {item['input']!r}"
         parts.append(f"{location or '<root>'}: {message}")
     return "; ".join(parts)
+
+
+def yaml_error_text(error: Exception) -> str:
+    """Where and what a YAML syntax error is: ``line 3, column 7: mapping values are not
+    allowed here`` (PyYAML's marks are 0-based)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or "not valid YAML"
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
