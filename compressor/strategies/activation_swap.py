@@ -13,22 +13,22 @@ from typing import Any
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.coverage import not_in_op_list
-from compressor.core.errors import StageError
-from compressor.core.finetune import fine_tune_on_float
-from compressor.core.model_info import ModelInfo
-from compressor.core.op_prediction import activation_ops
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    fine_tune_on_float,
+    hookimpl,
 )
-from compressor.plugins import hookimpl
+from compressor.core.coverage import not_in_op_list
+from compressor.core.op_prediction import activation_ops
 
 # Closest replacements, best first (shape of the curve, then cost).
 REPLACEMENTS = {

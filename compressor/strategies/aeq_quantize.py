@@ -13,22 +13,22 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
-from compressor.core.measured_constants import measured
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    hookimpl,
 )
+from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
+from compressor.core.measured_constants import measured
 from compressor.core.tflite_runtime import io_types
-from compressor.plugins import hookimpl
 from compressor.strategies.mixed_precision import (
     Recipe,
     _float_op_count,

@@ -8,26 +8,26 @@ from typing import Any
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.measured_constants import measured
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    hookimpl,
 )
+from compressor.core.measured_constants import measured
 from compressor.models.generator_config import GeneratorConfig
 from compressor.models.generator_spec import (
     generator_config_from_info,
     generator_info,
     student_of,
 )
-from compressor.plugins import hookimpl
 
 # Students (300 distillation steps): the one shape measured (width x0.5, 5 blocks, plain
 # convs) reached SSIM 0.569 vs the teacher at 256x256 (benchmarks/style_transfer.py,

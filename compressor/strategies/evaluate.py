@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
+from compressor.api import (
+    Artifact,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    hookimpl,
+)
 from compressor.core.coverage import model_coverage
-from compressor.core.errors import StageError
 from compressor.core.measurement import measure_tflite
 from compressor.core.stage_metrics import SAMPLE_IMAGES
-from compressor.core.strategy import Strategy, StrategyConfig, StrategyRegistry
 from compressor.core.tflite_runtime import interleaved_stats
-from compressor.plugins import hookimpl
 
 
 class EvaluateConfig(StrategyConfig):

@@ -7,19 +7,19 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    hookimpl,
 )
-from compressor.plugins import hookimpl
 
 _FOLDABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
 

@@ -14,10 +14,21 @@ from dataclasses import replace
 import numpy as np
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
+from compressor.api import (
+    Artifact,
+    Estimate,
+    LayerInfo,
+    ModelInfo,
+    PipelineView,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+    hookimpl,
+)
 from compressor.core.coverage import not_in_op_list
-from compressor.core.errors import StageError
 from compressor.core.frozen_graph import (
     FROZEN_KEY,
     MIRROR_PADS_KEY,
@@ -26,16 +37,6 @@ from compressor.core.frozen_graph import (
     is_frozen,
     model_info_from_tflite,
 )
-from compressor.core.model_info import LayerInfo, ModelInfo
-from compressor.core.strategy import (
-    Estimate,
-    PipelineView,
-    Strategy,
-    StrategyConfig,
-    StrategyRegistry,
-    Support,
-)
-from compressor.plugins import hookimpl
 
 
 class MirrorPadConfig(StrategyConfig):

@@ -22,23 +22,23 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.constraints import primary_fidelity
-from compressor.core.context import RunContext
-from compressor.core.conversion import convert_keras
-from compressor.core.errors import StageError
-from compressor.core.fidelity import compare_outputs
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    hookimpl,
 )
+from compressor.core.constraints import primary_fidelity
+from compressor.core.conversion import convert_keras
+from compressor.core.fidelity import compare_outputs
 from compressor.core.tflite_runtime import io_types
-from compressor.plugins import hookimpl
 from compressor.strategies.quantize import full_int8_loss
 
 OpPrecision = Literal["int8", "int16x8", "float"]

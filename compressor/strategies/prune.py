@@ -11,22 +11,22 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.finetune import fine_tune_on_float
-from compressor.core.keras_io import clone_keras_model
-from compressor.core.measured_constants import measured, measured_curve
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    clone_keras_model,
+    fine_tune_on_float,
+    hookimpl,
 )
-from compressor.plugins import hookimpl
+from compressor.core.measured_constants import measured, measured_curve
 
 _M_BY_N_LAYERS = ("Conv2D", "Dense")
 _PRUNABLE_KINDS = ("conv", "depthwise_conv", "dense", "conv_transpose", "separable_conv")

@@ -8,22 +8,22 @@ from typing import Any
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.channels import GROUPS_KEY, prune_channels, scale_info
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.finetune import fine_tune_on_float
-from compressor.core.measured_constants import measured_curve
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import (
+from compressor.api import (
+    Artifact,
     Estimate,
+    ModelInfo,
     PipelineView,
+    RunContext,
+    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
     Support,
+    fine_tune_on_float,
+    hookimpl,
 )
-from compressor.plugins import hookimpl
+from compressor.core.channels import GROUPS_KEY, prune_channels, scale_info
+from compressor.core.measured_constants import measured_curve
 
 
 class ChannelPruneConfig(StrategyConfig):

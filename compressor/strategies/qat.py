@@ -11,15 +11,21 @@ from typing import Any
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.errors import StageError
-from compressor.core.finetune import fine_tune_on_float
-from compressor.core.keras_io import clone_keras_model
+from compressor.api import (
+    Artifact,
+    Estimate,
+    ModelInfo,
+    PipelineView,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyRegistry,
+    Support,
+    clone_keras_model,
+    fine_tune_on_float,
+    hookimpl,
+)
 from compressor.core.measured_constants import measured
-from compressor.core.model_info import ModelInfo
-from compressor.core.strategy import Estimate, PipelineView, Strategy, StrategyRegistry, Support
-from compressor.plugins import hookimpl
 from compressor.strategies.prune import FineTuneConfig
 
 

@@ -7,28 +7,28 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
+from compressor.api import (
+    Artifact,
+    Estimate,
+    HardwareProfile,
+    ModelInfo,
+    PipelineView,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+    hookimpl,
+)
 from compressor.core.conversion import (
     configure_converter,
     keras_converter,
     saved_model_converter,
 )
-from compressor.core.errors import StageError
 from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
-from compressor.core.model_info import ModelInfo
 from compressor.core.native_logs import quiet_native_logs
-from compressor.core.profiles import HardwareProfile
-from compressor.core.strategy import (
-    Estimate,
-    PipelineView,
-    Strategy,
-    StrategyConfig,
-    StrategyRegistry,
-    Support,
-)
-from compressor.plugins import hookimpl
 
 # Expected SSIM losses vs the float model come from benchmarks/planner_constants.py
 # (compressor/core/planner_constants.json: host, date and how each was measured).

@@ -11,13 +11,19 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
+from compressor.api import (
+    Artifact,
+    RunContext,
+    StageError,
+    Strategy,
+    StrategyConfig,
+    StrategyRegistry,
+    Support,
+    hookimpl,
+    self_distill,
+)
 from compressor.core.datasets import IMAGE_SUFFIXES, images_from_paths
-from compressor.core.errors import DataError, StageError
-from compressor.core.finetune import self_distill
-from compressor.core.strategy import Strategy, StrategyConfig, StrategyRegistry, Support
-from compressor.plugins import hookimpl
+from compressor.core.errors import DataError
 
 
 class PairedFineTuneConfig(StrategyConfig):
