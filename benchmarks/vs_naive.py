@@ -20,6 +20,7 @@ for host targets, size otherwise). Writes ``benchmarks/results.json`` and the ta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -74,6 +75,10 @@ def verdict(entry: dict[str, Any], floor: float, host_target: bool) -> str:
     naive conversion whose delegate coverage is below the plan's does not run on the
     target's accelerator, so it is no rival there."""
     mine = entry["compressor"]
+    if mine["coverage"].get("refused"):
+        refused = [label for label in NAIVE if entry[label]["coverage"].get("refused")]
+        suffix = "; so are both naive ones" if len(refused) == len(NAIVE) else ""
+        return "the target's compiler refuses it (op version)" + suffix
     coverage = mine["coverage"]["fraction"]
     rivals = [entry[label] for label in NAIVE if entry[label]["coverage"]["fraction"] >= coverage]
     if not rivals:
@@ -144,7 +149,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "naive")
+    parser.add_argument(
+        "--render", action="store_true", help="Only rewrite the docs tables from results.json"
+    )
     args = parser.parse_args()
+    if args.render:
+        render(json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8")))
+        return
     from benchmarks.families import build_families
     from compressor.core.constraints import primary_fidelity
     from compressor.core.job import load_images
@@ -235,8 +246,22 @@ def main() -> None:
         "estimates": estimates,
     }
     write_json(ROOT / "benchmarks" / "results.json", data)
+    render(data)
+
+
+def coverage_cell(coverage: dict[str, Any]) -> str:
+    """``100%``, ``30% (cut 3:SHAPE)`` or ``0% (refused: 3:TRANSPOSE_CONV is version 4)``."""
+    text = f"{coverage['fraction']:.0%}"
+    if coverage.get("refused"):
+        return text + f" (refused: {coverage['refused'].split(';')[0]})"
+    return text + (f" (cut {coverage['cut_at']})" if coverage["cut_at"] else "")
+
+
+def render(data: dict[str, Any]) -> None:
+    """The docs tables from measured ``data`` (verdicts recomputed from the rows)."""
     table_rows = []
-    for entry in rows:
+    for entry in data["rows"]:
+        entry["verdict"] = verdict(entry, entry["floor"], entry["host_target"])
         for label in ("compressor", *NAIVE):
             r = entry[label]
             cov = r["coverage"]
@@ -249,7 +274,7 @@ def main() -> None:
                     r["latency_ms_1t"],
                     r["latency_ms_2t"],
                     _fid(r),
-                    f"{cov['fraction']:.0%}" + (f" (cut {cov['cut_at']})" if cov["cut_at"] else ""),
+                    coverage_cell(cov),
                     entry["verdict"] if label == "compressor" else "",
                 )
             )
@@ -261,7 +286,7 @@ def main() -> None:
     header = (
         f"Measured on {host_info['cpu']} ({host_info['cores']} cores, "
         f"{', '.join(host_info.get('isa', [])) or 'ISA unknown'}); LiteRT median of "
-        f"{args.runs} runs; fidelity vs the float Keras model on each family's held-out "
+        f"{data['runs']} runs; fidelity vs the float Keras model on each family's held-out "
         "split; coverage on the profile's delegate."
     )
     replace_section(ROOT / "docs" / "benchmarks.md", "vs-naive", f"{header}\n\n{table}")
@@ -285,7 +310,7 @@ def main() -> None:
                 e["calibrated_ms"],
                 f"{e['calibrated_error']:+.0%}",
             )
-            for e in estimates
+            for e in data["estimates"]
         ],
     )
     replace_section(ROOT / "docs" / "benchmarks.md", "estimates", accuracy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
@@ -174,3 +175,27 @@ def test_an_op_version_the_edgetpu_compiler_cannot_parse_refuses_the_whole_model
     assert coverage.delegated_ops == 0 and "version 6" in coverage.refused
     assert "parses up to 5" in coverage.refused
     assert model_coverage(bumped, host.profiles.resolve("pixel-cpu")).refused is None
+
+
+def test_a_run_whose_result_the_edgetpu_compiler_refuses_says_so(host, tmp_path, images_dir):
+    import tf_keras as keras
+
+    from compressor.core.job import SearchOptions, run_job
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inputs)
+    # int8 TRANSPOSE_CONV with a bias and a fused ReLU is written as version 4 by TF 2.21
+    x = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = keras.layers.Conv2D(3, 1)(x)
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:  # trained biases are not zero (zero ones are dropped)
+        if layer.weights:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.full_like(bias, 0.1)])
+    path = tmp_path / "upsampler.keras"
+    model.save(path)
+    _, report = run_job(host, "edgetpu", None, path, images_dir, tmp_path / "run",
+                        options=SearchOptions(search=False))  # fmt: skip
+    coverage = report["result"]["op_coverage"]
+    assert coverage["delegated_ops"] == 0 and "TRANSPOSE_CONV is version 4" in coverage["refused"]
+    assert any("cannot run on edgetpu" in w for w in report["warnings"])

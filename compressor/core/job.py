@@ -458,6 +458,9 @@ def _execute(
             report["search"] = json.loads((run_dir / SEARCH_FILE).read_text(encoding="utf-8"))
         if resume is not None:
             report["resumed_after"] = [r["name"] for r in resume.records]
+        refused = report["result"].get("op_coverage", {}).get("refused")
+        if refused:
+            report["warnings"].append(f"the result cannot run on {profile.name}: {refused}")
         if report["constraints"]["misses"]:
             report["warnings"].append(
                 "the result misses its constraints: " + "; ".join(report["constraints"]["misses"])
