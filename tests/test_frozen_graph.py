@@ -52,7 +52,9 @@ def test_onnx_export_is_the_same_model(frozen_files):
 
 def _load(frozen_files, kind):
     if kind == "onnx":
-        return load_frozen_graph(convert_onnx(frozen_files["onnx"]))
+        saved = convert_onnx(frozen_files["onnx"])
+        assert convert_onnx(frozen_files["onnx"]) == saved  # converted once per process
+        return load_frozen_graph(saved)
     return load_frozen_graph(frozen_files[kind])
 
 

@@ -78,11 +78,25 @@ def _last_error_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
+_CONVERTED: dict[tuple[str, int, int], Path] = {}  # (file, mtime, size) -> SavedModel
+
+
 def convert_onnx(path: Path) -> Path:
     """Convert ``path`` with onnx2tf; returns the SavedModel directory (kept until the
-    process exits). One-line errors for a missing extra or a failed conversion."""
+    process exits; the same unchanged file is converted once per process). One-line
+    errors for a missing extra or a failed conversion."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key in _CONVERTED and (_CONVERTED[key] / "saved_model.pb").is_file():
+        return _CONVERTED[key]
+    saved = _convert(path)
+    _CONVERTED[key] = saved
+    return saved
+
+
+def _convert(path: Path) -> Path:
     if onnx2tf_version() is None:
         raise ModelError(
             f"model file {path}: ONNX input needs onnx2tf, which is not installed",
