@@ -52,7 +52,9 @@ def test_onnx_export_is_the_same_model(frozen_files):
 
 def _load(frozen_files, kind):
     if kind == "onnx":
+        before = frozen_files["onnx"].read_bytes()
         saved = convert_onnx(frozen_files["onnx"])
+        assert frozen_files["onnx"].read_bytes() == before  # the user's file is untouched
         assert convert_onnx(frozen_files["onnx"]) == saved  # converted once per process
         return load_frozen_graph(saved)
     return load_frozen_graph(frozen_files[kind])

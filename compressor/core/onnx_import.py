@@ -105,9 +105,13 @@ def _convert(path: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="compressor-onnx-"))
     atexit.register(shutil.rmtree, work, True)
     np.save(work / SAMPLE_FILE, sample_images())
+    # onnx2tf names unnamed ops and writes the model back to its input path: it gets a
+    # copy, so the user's file is never modified
+    copy = work / path.name
+    shutil.copyfile(path, copy)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
-        [sys.executable, "-c", _CONVERT, str(path.resolve()), "saved_model"],
+        [sys.executable, "-c", _CONVERT, str(copy), "saved_model"],
         cwd=work,
         env=env,
         capture_output=True,
