@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def error_line(exc: BaseException, last: bool = False, fallback: str | None = None) -> str:
+    """One line of an exception's message for a one-line error: the first (or, for tools
+    that end with the cause, the ``last``) non-empty line, at most 300 characters;
+    ``fallback`` (default: the exception's type name) when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__ if fallback is None else fallback
+    return lines[-1 if last else 0][:300]
+
+
 class CompressorError(Exception):
     """A problem the user can fix: bad input file, unknown name, invalid config.
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.errors import ModelError
+from compressor.core.errors import ModelError, error_line
 from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
 
 FROZEN_KEY = "frozen_graph"  # ModelInfo.extra key: the graph's source format
@@ -96,10 +96,9 @@ def _convert_saved_model(path: Path) -> bytes:
             warnings.simplefilter("ignore")
             return converter.convert()
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        line = text[-1] if text else type(exc).__name__
         raise ModelError(
-            f"SavedModel {path}: the TFLite converter cannot convert it: {line[:300]}",
+            f"SavedModel {path}: the TFLite converter cannot convert it: "
+            f"{error_line(exc, last=True)}",
             "export a serving signature with a fixed input shape (e.g. model.export(dir))",
         ) from exc
 

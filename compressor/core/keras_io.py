@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compressor.core.errors import ModelError
+from compressor.core.errors import ModelError, error_line
 
 SUPPORTED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ACCEPTED_FORMATS = (
@@ -44,11 +44,6 @@ def is_keras3_file(path: Path) -> bool:
     return bool(version) and str(version).split(".")[0] == "3"
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 def check_model_file(path: Path) -> None:
     """A one-line error for a missing, unsupported or corrupt model file."""
     if not path.exists():
@@ -77,7 +72,7 @@ def load_keras3_model(path: Path) -> Any:
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
-        text = _first_line(exc)
+        text = error_line(exc)
         hint = "re-save the model with Keras 3, or rebuild it from built-in layers"
         if "Lambda" in str(exc) or "safe_mode" in str(exc):
             hint = "replace Lambda layers with layer classes (their Keras 3 code cannot be run)"
@@ -101,7 +96,7 @@ def load_keras_model(path: Path, custom_objects: dict[str, Any]) -> Any:
         hint = "re-save the model, or register its custom layers through a plugin"
         if "Unknown layer" in str(exc) or "Could not locate class" in str(exc):
             hint = "register the custom layer with the register_keras_objects hook of a plugin"
-        raise ModelError(f"cannot load model {path}: {_first_line(exc)}", hint) from exc
+        raise ModelError(f"cannot load model {path}: {error_line(exc)}", hint) from exc
     return model
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from compressor import __version__
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
-from compressor.core.errors import CompressorError, StageError
+from compressor.core.errors import CompressorError, StageError, error_line
 from compressor.core.html_report import save_samples, write_html_report
 from compressor.core.plan import StageSpec
 from compressor.core.run_store import REPORT_FILE, write_json_atomic
@@ -109,7 +109,7 @@ def apply_step(
     except CompressorError:
         raise
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = error_line(exc, fallback="")
         where = f"{strategy.name}, plugin '{plugin}'" if plugin else strategy.name
         raise StageError(
             f"stage {spec.stage} ({where}) failed: {type(exc).__name__}: {message[:300]}",

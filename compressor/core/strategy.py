@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from compressor.core.errors import PlanError, PluginError
+from compressor.core.errors import PlanError, PluginError, error_line
 from compressor.core.validation import describe_validation_error
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ class GuardedStrategy:
         return self._strategy
 
     def _fault(self, method: str, exc: Exception) -> str:
-        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        text = error_line(exc, fallback="")[:200]
         message = (
             f"plugin '{self._plugin}': strategy '{self._strategy.name}' failed in "
             f"{method}: {type(exc).__name__}{': ' + text if text else ''}"

@@ -26,6 +26,7 @@ from compressor.api import (
     Support,
     hookimpl,
 )
+from compressor.core.errors import error_line
 from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
 from compressor.core.tflite_runtime import io_types
@@ -76,9 +77,8 @@ class _AeqStrategy(Strategy):
         except StageError:
             raise
         except Exception as exc:
-            line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise StageError(
-                f"{self.name}: ai-edge-quantizer failed: {line[:300]}",
+                f"{self.name}: ai-edge-quantizer failed: {error_line(exc, last=True)}",
                 "choose another quantize strategy in the plan",
             ) from exc
         io_type = io_types(model)[0]

@@ -26,6 +26,7 @@ from compressor.core.conversion import (
     keras_converter,
     saved_model_converter,
 )
+from compressor.core.errors import error_line
 from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.core.measured_constants import measured
 from compressor.core.native_logs import quiet_native_logs
@@ -94,9 +95,8 @@ class _TFLiteConversion(Strategy):
                 warnings.simplefilter("ignore")  # converter chatter, not user-actionable
                 data = converter.convert()
         except Exception as exc:
-            line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise StageError(
-                f"{self.name}: TFLite conversion failed: {line[:300]}",
+                f"{self.name}: TFLite conversion failed: {error_line(exc, last=True)}",
                 "choose another quantize strategy in the plan",
             ) from exc
         return artifact.with_tflite(data, precision=self.produces_precision, **facts)
