@@ -61,7 +61,7 @@ def test_student_distill_shrinks_the_generator(host, tmp_path, images_dir):
     )
     out = strategy.apply(Artifact(keras_model=teacher), context, config)
     assert out.keras_model.count_params() < teacher.count_params()
-    assert out.facts["distill_loss_network"] == "random (seed 0, He-normal)"
+    assert out.facts["distill_loss_network"] == "VGG19 random (seed 0, He-normal)"
     assert context.original_model_info.params == teacher.count_params()
     # fewer MACs is what buys latency: the student's work, counted from the Keras model
     student_macs = model_info_from_keras(out.keras_model).macs

@@ -51,7 +51,7 @@ def trained(tmp_path_factory):
 def test_train_saves_generator_summary_and_logs(trained):
     root, output, _ = trained
     summary = json.loads((root / "gen.keras.json").read_text())
-    assert summary["loss_network"] == "random (seed 0, He-normal)"
+    assert summary["loss_network"] == "VGG19 random (seed 0, He-normal)"
     assert summary["stage2_ran"] is False and summary["final_losses"]["step"] == 3
     assert any((root / "gen.keras.logs").iterdir())
     assert (root / "gen.keras.ckpt" / "checkpoint").is_file()

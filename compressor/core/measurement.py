@@ -58,18 +58,25 @@ def measure_tflite(
     warmup: int = 3,
     latency: Any = None,
     split: str | None = None,
+    source_model: Any = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """All numbers of one ``.tflite`` and its outputs on ``images`` (the held-out split
     unless ``split`` names another).
 
     ``latency`` (``LatencyStats``) is used when the caller timed the model already, e.g.
-    interleaved with the baseline."""
+    interleaved with the baseline. On a target that computes floats in float16, a float
+    model's fidelity is that of ``source_model`` (its Keras model) re-run in float16; the
+    host's float32 fidelity is kept beside it."""
     from compressor.core.tflite_runtime import TFLiteModel, measure_latency
 
     threads = context.profile.threads
     if latency is None:
         latency = measure_latency(model, images[0], threads, runs, warmup)
     outputs = TFLiteModel(model, threads).predict(images)
+    method, emulated = _arithmetic(context, precision, source_model, images)
+    host_fidelity = compare_outputs(reference, outputs)
+    if emulated is not None:
+        outputs = emulated
     numbers = {
         "precision": precision,
         "size_bytes": len(model),
@@ -80,9 +87,23 @@ def measure_tflite(
         "host_threads": threads,
         "latency_runs": latency.runs,
         **estimated_latency(context, precision, info),
-        "fidelity": compare_outputs(reference, outputs),
+        "fidelity": compare_outputs(reference, outputs) if emulated is not None else host_fidelity,
+        "fidelity_arithmetic": method,
+        **({"fidelity_host_float32": host_fidelity} if emulated is not None else {}),
         "fidelity_images": int(len(images)),
         "fidelity_split": split
         or ("held_out" if context.images.held_out else "calibration (no split)"),
     }
     return numbers, outputs
+
+
+def _arithmetic(
+    context: RunContext, precision: str, source_model: Any, images: np.ndarray
+) -> tuple[str, np.ndarray | None]:
+    """How fidelity is computed on this target, and the float16 outputs when emulated."""
+    if context.profile.float_arithmetic != "float16" or precision not in ("float32", "float16"):
+        return f"{precision} as LiteRT computes it on this host", None
+    from compressor.core.float16_arithmetic import emulated_outputs
+
+    outputs, method = emulated_outputs(source_model, images)
+    return method, outputs

@@ -76,6 +76,11 @@ class HardwareProfile(_Strict):
         description="Newest version of a builtin op the target's compiler/runtime parses; "
         "a newer one makes it refuse the whole model",
     )
+    float_arithmetic: Literal["float32", "float16"] = Field(
+        default="float32",
+        description="Arithmetic of float ops on the target (float16: e.g. the GPU delegate "
+        "with precision loss allowed); fidelity is measured in it",
+    )
     channel_alignment: int = Field(default=1, ge=1, description="Channel multiple the target likes")
     per_op_overhead_us: float = Field(default=5.0, ge=0, description="Fixed cost per op dispatch")
     budgets: Budgets = Budgets()

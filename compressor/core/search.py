@@ -229,6 +229,7 @@ def measure_candidate(
             local.model_info,
             runs,
             split=context.images.choice_split,
+            source_model=artifact.source_model,
         )
         coverage = model_coverage(artifact.tflite_bytes, context.profile)
     except CompressorError as exc:
@@ -283,6 +284,7 @@ def search_plans(
         context.original_model_info,
         runs,
         split=split,
+        source_model=context.float_model,
     )
     candidates = [
         MeasuredCandidate(

@@ -69,6 +69,7 @@ class LiteRTEvaluate(Strategy):
             images,
             context.original_model_info,
             latency=timed["baseline"],
+            source_model=context.float_model,
         )
         context.progress("measuring compressed model", 0.7)
         precision = artifact.facts.get("precision", "float32")
@@ -80,6 +81,7 @@ class LiteRTEvaluate(Strategy):
             images,
             context.model_info,
             latency=timed["result"],
+            source_model=artifact.source_model,
         )
         shown = min(SAMPLE_IMAGES, len(images))
         context.samples = {

@@ -89,11 +89,10 @@ def distill(
     import tensorflow as tf
     import tf_keras as keras
 
-    from compressor.style.loss_network import CONTENT_LAYER
-
     targets = np.asarray(teacher.predict(images, batch_size=8, verbose=0), dtype=np.float32)
     optimizer = keras.optimizers.Adam(learning_rate)
     features = loss_network.model if loss_network is not None else None
+    layer = loss_network.content_layer if loss_network is not None else ""
 
     @tf.function
     def step_fn(batch, target):
@@ -102,7 +101,7 @@ def distill(
             loss = tf.reduce_mean(tf.square(output - target))
             if features is not None:
                 loss += feature_weight * tf.reduce_mean(
-                    tf.square(features(output)[CONTENT_LAYER] - features(target)[CONTENT_LAYER])
+                    tf.square(features(output)[layer] - features(target)[layer])
                 )
         variables = student.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))

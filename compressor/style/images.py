@@ -1,4 +1,4 @@
-"""Single images for style transfer: load (any mode, bomb-safe) and save PNG/JPEG."""
+"""Single images for style transfer: load (any mode, bomb-safe) and write PNG/JPEG."""
 
 from __future__ import annotations
 
@@ -40,13 +40,23 @@ def to_array(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndar
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def save_image(array: np.ndarray, path: Path) -> None:
-    """Write a [0, 1] (H, W, 3) array as PNG or JPEG (by suffix)."""
+def output_kind(path: Path) -> str:
+    """PIL format for an output path (PNG or JPEG); a clear DataError for other suffixes."""
     kind = OUTPUT_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(
             f"output {path}: unsupported image type '{path.suffix}'", "use .png, .jpg or .jpeg"
         )
+    return kind
+
+
+def to_pixels(array: np.ndarray) -> np.ndarray:
+    """[0, 1] float (H, W, 3) → uint8 pixels, rounded."""
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode(pixels: np.ndarray, path: Path) -> None:
+    """Write uint8 RGB ``pixels`` as PNG or JPEG (by the suffix of ``path``)."""
+    kind = output_kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     Image.fromarray(pixels).save(path, kind)

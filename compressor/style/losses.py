@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compressor.style.loss_network import CONTENT_LAYER, STYLE_LAYERS
-
 
 @dataclass(frozen=True)
 class LossWeights:
@@ -33,15 +31,21 @@ def content_loss(generated: Any, target: Any) -> Any:
     return tf.reduce_mean(tf.square(generated - target))
 
 
-def style_loss(generated_features: dict[str, Any], style_grams: dict[str, Any]) -> Any:
-    """Sum over style layers of the mean squared Gram difference (style grams broadcast)."""
+def style_loss(
+    generated_features: dict[str, Any], style_grams: dict[str, Any], relative: bool = False
+) -> Any:
+    """Sum over the style layers (the keys of ``style_grams``) of the mean squared Gram
+    difference (style grams broadcast over the batch). ``relative`` divides each layer's
+    term by the mean square of its style Gram, so every layer counts alike whatever the
+    scale of its activations."""
     import tensorflow as tf
 
     total = 0.0
-    for name in STYLE_LAYERS:
-        total += tf.reduce_mean(
-            tf.square(gram_matrix(generated_features[name]) - style_grams[name])
-        )
+    for name, target in style_grams.items():
+        term = tf.reduce_mean(tf.square(gram_matrix(generated_features[name]) - target))
+        if relative:
+            term = term / (tf.reduce_mean(tf.square(target)) + 1e-12)
+        total += term
     return total
 
 
@@ -57,7 +61,7 @@ def total_variation_loss(images: Any) -> Any:
 def style_targets(loss_model: Any, style_image: Any) -> dict[str, Any]:
     """Gram matrices of the style image (1, H, W, 3) at every style layer."""
     features = loss_model(style_image)
-    return {name: gram_matrix(features[name]) for name in STYLE_LAYERS}
+    return {name: gram_matrix(features[name]) for name in loss_model.style_layers}
 
 
 def perceptual_losses(
@@ -70,8 +74,9 @@ def perceptual_losses(
     """All terms and the weighted total for one batch."""
     generated_features = loss_model(generated)
     content_features = loss_model(content_images)
-    content = content_loss(generated_features[CONTENT_LAYER], content_features[CONTENT_LAYER])
-    style = style_loss(generated_features, style_grams)
+    layer = loss_model.content_layer
+    content = content_loss(generated_features[layer], content_features[layer])
+    style = style_loss(generated_features, style_grams, loss_model.relative_style)
     tv = total_variation_loss(generated)
     total = weights.content * content + weights.style * style + weights.total_variation * tv
     return {"content": content, "style": style, "tv": tv, "total": total}
