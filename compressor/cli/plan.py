@@ -9,22 +9,41 @@ from rich.table import Table
 
 from compressor.cli.render import compact_params, console, mb, ms, warn_failed_plugins
 from compressor.core.coverage import Coverage
+from compressor.core.model_info import ModelInfo
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
+from compressor.core.profiles import HardwareProfile
+from compressor.core.resolution import choose_resolution
 from compressor.plugins.manager import get_host
 
 
-def _model_info(model: Path | None, input_size: int | None, fixed_input: list[str] | None):
+def _model_info(
+    model: Path | None,
+    input_size: int | None,
+    fixed_input: list[str] | None,
+    profile: HardwareProfile,
+    max_latency_ms: float | None,
+) -> tuple[ModelInfo, str, str | None]:
+    """The model's facts (at the chosen input size for a free-size model under a latency
+    budget), its name, and why that size, if one was chosen."""
     from compressor.core.fixed_inputs import parse_fixed_inputs
 
+    host = get_host()
     fixed_inputs = parse_fixed_inputs(fixed_input)
+    budget = max_latency_ms or profile.budgets.max_latency_ms
     if model is None and not fixed_inputs:
         from compressor.models.default import default_model_info, default_model_name
 
-        return default_model_info(input_size), default_model_name(input_size)
-    from compressor.core.job import load_model
+        why = None
+        if input_size is None and budget:
+            choice = choose_resolution(profile, default_model_info, host.strategies, budget)
+            input_size, why = choice.size, choice.why()
+        return default_model_info(input_size), default_model_name(input_size), why
+    from compressor.core.job import load_model, size_chooser
 
-    loaded = load_model(model, get_host(), input_size, fixed_inputs)
-    return loaded.info, str(model)
+    chooser = size_chooser(profile, host, budget)
+    loaded = load_model(model, host, input_size, fixed_inputs, chooser)
+    made = loaded.origin.get("input_size_choice")
+    return loaded.info, str(model), made["why"] if made else None
 
 
 def coverage_cell(coverage: Coverage | None) -> str:
@@ -143,14 +162,25 @@ def plan(
         help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
         "constant; repeatable.",
     ),
+    max_latency_ms: float = typer.Option(
+        None,
+        "--max-latency-ms",
+        min=0.001,
+        help="Latency budget; a free-size model's input size is chosen to fit it "
+        "(default: the profile's budget).",
+    ),
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
     host = get_host()
     warn_failed_plugins(host)
     hardware = host.profiles.resolve(profile)
-    info, model_name = _model_info(model, input_size, fixed_input)
+    info, model_name, size_why = _model_info(
+        model, input_size, fixed_input, hardware, max_latency_ms
+    )
     result = plan_pipeline(hardware, info, host.strategies)
     print_planning(result, model_name)
+    if size_why:
+        console.print(f"[bold]{size_why}[/bold]")
     if output is not None:
         to_plan(result, str(model) if model else None).save(output)
         console.print(

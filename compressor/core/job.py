@@ -30,6 +30,7 @@ from compressor.core.plan import (
 )
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
+from compressor.core.resolution import ResolutionChoice, choose_resolution
 from compressor.core.run_store import (
     ERROR_FILE,
     JOB_FILE,
@@ -63,14 +64,29 @@ class LoadedModel:
     origin: dict[str, Any] = field(default_factory=dict)
 
 
+SizeChooser = Callable[[Callable[[int], ModelInfo]], ResolutionChoice]
+
+
+def size_chooser(
+    profile: HardwareProfile, host: PluginHost, max_latency_ms: float | None
+) -> SizeChooser | None:
+    """Input-size choice for free-size models under a latency budget (None without one)."""
+    if not max_latency_ms:
+        return None
+    return lambda info_at: choose_resolution(profile, info_at, host.strategies, max_latency_ms)
+
+
 def load_model(
     model_path: Path | None,
     host: PluginHost,
     input_size: int | None,
     fixed_inputs: dict[str, np.ndarray] | None = None,
+    choose_size: SizeChooser | None = None,
 ) -> LoadedModel:
     """The user's model (checked to be an image model) or the built-in default;
-    ``fixed_inputs`` (``--input NAME=VALUE``) become constants first."""
+    ``fixed_inputs`` (``--input NAME=VALUE``) become constants first. A model of free
+    input size without ``input_size`` gets the size ``choose_size`` picks (recorded in
+    ``origin["input_size_choice"]``)."""
     from compressor.core.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -85,8 +101,13 @@ def load_model(
         if fixed_inputs:
             raise CompressorError("--input: the built-in demo has one input", "drop --input")
 
-        model, source = build_default_model(input_size), default_model_name(input_size)
         origin = {"format": "built-in demo"}
+        if input_size is None and choose_size is not None:
+            from compressor.models.default import default_model_info
+
+            choice = choose_size(default_model_info)
+            input_size, origin["input_size_choice"] = choice.size, choice.to_dict()
+        model, source = build_default_model(input_size), default_model_name(input_size)
     else:
         user = load_user_model(model_path, host.keras_objects())
         model, source, origin = user.model, str(model_path), user.origin
@@ -96,6 +117,10 @@ def load_model(
             model, origin["fixed_inputs"] = fix_keras_inputs(model, fixed_inputs)
         shape = model.inputs[0].shape if len(model.inputs) == 1 else None
         if shape is not None and len(shape) == 4 and (shape[1] is None or shape[2] is None):
+            if not input_size and choose_size is not None:
+                free = model
+                choice = choose_size(lambda size: model_info_from_keras(fix_input_size(free, size)))
+                input_size, origin["input_size_choice"] = choice.size, choice.to_dict()
             if input_size:
                 model = fix_input_size(model, input_size)
         elif input_size:
@@ -263,7 +288,10 @@ def run_job(
     ensure_new_output(output)
     if user_plan is not None:  # a bad plan fails before a model is loaded
         check_plan_stages(user_plan, host.strategies, str(plan_path))
-    loaded = load_model(model_path, host, input_size, fixed_inputs)
+    chooser = size_chooser(profile, host, constraints.max_latency_ms)
+    loaded = load_model(model_path, host, input_size, fixed_inputs, chooser)
+    if "input_size_choice" in loaded.origin:
+        input_size = loaded.origin["input_size_choice"]["size"]  # a resume re-uses it
     images = load_images(data, loaded.info.input_image_shape, seed)
     plan, plan_source, planning = choose_plan(
         user_plan, plan_path, profile, loaded, host, model_path
@@ -391,7 +419,7 @@ def _new_context(
     constraints: Constraints,
 ) -> RunContext:
     """The context a run's stages share, around the loaded float model."""
-    return RunContext(
+    context = RunContext(
         profile=profile,
         run_dir=run_dir,
         float_model=loaded.model,
@@ -402,6 +430,9 @@ def _new_context(
         progress=progress or (lambda m, f: None),
         constraints=constraints,
     )
+    if "input_size_choice" in loaded.origin:
+        context.note(loaded.origin["input_size_choice"]["why"])
+    return context
 
 
 def _record_stop(

@@ -141,7 +141,8 @@ def require_image_model(model: Any, source: str) -> tuple[int, int, int]:
     if shape[1] is None or shape[2] is None:
         raise ModelError(
             f"model {source}: input height/width are not fixed {tuple(shape)}",
-            "pass --input-size N to fix the input size",
+            "pass --input-size N, or a latency budget (--max-latency-ms) to let compressor "
+            "choose the size",
         )
     return int(shape[1]), int(shape[2]), int(shape[3])
 
