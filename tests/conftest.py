@@ -23,6 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["compressor.testing"]  # the plugin_host fixture plugin authors use
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_report_json_validates(tmp_path_factory):
+    """After the whole session: every report.json any test wrote (in-process or through
+    the CLI) is re-read and checked against the report schema."""
+    import json
+
+    from compressor.core.report_model import validate_report
+
+    yield
+    reports = sorted(tmp_path_factory.getbasetemp().rglob("report.json"))
+    for path in reports:
+        validate_report(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
 @pytest.fixture
 def host() -> PluginHost:
     """A fresh plugin host with only the built-in plugins."""

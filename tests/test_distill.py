@@ -117,3 +117,34 @@ def test_distill_appears_in_plans_for_a_tight_latency_budget(host, tmp_path):
     assert step is not None and step.strategy.name == "distill-student"
     assert tight.chosen.latency_ms <= 3.0 and not tight.chosen.budget_misses
     assert "student width" in tight.reasons["distill"]
+
+
+def test_cut_student_starts_from_the_teacher_and_learns_its_features(host, tmp_path, images_dir):
+    """Cut from the teacher, the student is already close before any step (unlike a
+    fresh one), keeps the most active blocks, and distillation brings it closer still."""
+    from compressor.style.student_cut import residual_contributions
+
+    teacher = build_generator(
+        GeneratorConfig(width=0.25, residual_blocks=3, norm="instance", input_size=32), seed=0
+    )
+    context = make_context(tmp_path, teacher, images_dir)
+    strategy = host.strategies.get("cut-student")
+    config = strategy.Config(keep=0.5, residual_blocks=2, steps=0, crop_size=16)
+    cut = strategy.apply(Artifact(keras_model=teacher), context, config)
+    contributions = residual_contributions(teacher, 3, context.images.train)
+    weakest = int(np.argmin(contributions)) + 1
+    assert weakest not in cut.facts["kept_blocks"] and len(cut.facts["kept_blocks"]) == 2
+    assert model_info_from_keras(cut.keras_model).macs < 0.5 * context.original_model_info.macs
+    images, reference = context.images.evaluation, context.float_outputs("evaluation")
+    fresh = build_generator(
+        GeneratorConfig(width=0.125, residual_blocks=2, norm="instance", input_size=32), seed=1
+    )
+    cut_psnr = psnr_db(reference, cut.keras_model.predict(images, verbose=0))
+    assert cut_psnr > psnr_db(reference, fresh.predict(images, verbose=0))
+    context.model_info = context.original_model_info  # the stage runs on the teacher again
+    trained = strategy.apply(
+        Artifact(keras_model=teacher), context, config.model_copy(update={"steps": 60})
+    )
+    trained_psnr = psnr_db(reference, trained.keras_model.predict(images, verbose=0))
+    assert trained_psnr > cut_psnr + 0.5, (trained_psnr, cut_psnr)
+    assert trained.keras_model.input_shape == teacher.input_shape

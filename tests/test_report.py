@@ -150,3 +150,28 @@ def test_report_compares_two_runs_side_by_side(two_runs):
     assert "tflite-full-int8" in out and "delegate coverage" in out
     missing = run_cli("report", str(cpu), str(cpu.parent / "nope"))
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_report_schema_is_printed_and_a_drifted_report_is_a_clear_error(two_runs):
+    import json
+
+    from compressor.core.errors import CompressorError
+    from compressor.core.report_model import validate_report
+    from tests.conftest import invoke_cli
+
+    printed = invoke_cli("report", "--schema")
+    assert printed.returncode == 0
+    schema = json.loads(printed.stdout)
+    assert {"baseline", "result", "stages", "search"} <= set(schema["properties"])
+    assert "OpCoverage" in schema["$defs"] and "Measurement" in schema["$defs"]
+    report = json.loads((two_runs[0] / "report.json").read_text())
+    validate_report(report, "ok")
+    report["result"]["size_bytes"] = "big"
+    report["surprise"] = 1
+    with pytest.raises(CompressorError, match="field 'result.size_bytes'"):
+        validate_report(report, "drifted")
+    (two_runs[0] / "broken").mkdir()
+    (two_runs[0] / "broken" / "report.json").write_text(json.dumps(report))
+    shown = invoke_cli("report", str(two_runs[0] / "broken"))
+    assert shown.returncode != 0 and "result.size_bytes" in shown.stdout + shown.stderr
+    (two_runs[0] / "broken" / "report.json").unlink()

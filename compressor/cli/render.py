@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compressor.core.ratios import describe_ratio
+from compressor.core.report_model import Report
 
 # Piped output (CI logs, grep) gets wide tables instead of rich's 80-column default,
 # unless COLUMNS says how wide (rich reads it when no width is forced).
@@ -64,95 +65,97 @@ def fidelity_text(fidelity: dict[str, float] | None) -> str:
     return ", ".join(parts)
 
 
-def report_tables(report: dict[str, Any]) -> list[Table]:
+def report_tables(report: Report) -> list[Table]:
     """The tables `run` and `report` print for one run."""
-    stages = Table(title=f"Stages — profile {report['profile']['name']}", title_justify="left")
+    stages = Table(title=f"Stages — profile {report.profile.name}", title_justify="left")
     for column in ("stage", "strategy", "plugin", "params", "seconds"):
         stages.add_column(column, overflow="fold")
-    for stage in report["stages"]:
+    for stage in report.stages:
         stages.add_row(
-            stage["name"],
-            stage["strategy"],
-            stage["plugin"],
-            compact_params(stage["params"]),
-            f"{stage['seconds']:.1f}",
+            stage.name,
+            stage.strategy,
+            stage.plugin,
+            compact_params(stage.params),
+            f"{stage.seconds:.1f}",
         )
-    baseline, result, ratios = report["baseline"], report["result"], report["ratios"]
-    profile = report["profile"]
+    baseline, result, ratios = report.baseline, report.result, report.ratios
+    profile = report.profile
     results = Table(
-        title=f"Result vs float32 baseline — {report['model']['source']}", title_justify="left"
+        title=f"Result vs float32 baseline — {report.model.source}", title_justify="left"
     )
-    for column in ("metric", "baseline (float32)", f"result ({result['precision']})", "ratio"):
+    for column in ("metric", "baseline (float32)", f"result ({result.precision})", "ratio"):
         results.add_column(column)
     results.add_column("how", style="dim")
     host_how = (
         "measured (this host is the target)"
-        if profile.get("runs_on_this_host")
-        else f"measured on this host, not on {profile['name']}"
+        if profile.runs_on_this_host
+        else f"measured on this host, not on {profile.name}"
     )
     results.add_row(
         "size",
-        mb(baseline["size_bytes"]),
-        mb(result["size_bytes"]),
-        ratio_text(ratios["size"], "smaller", "larger"),
+        mb(baseline.size_bytes),
+        mb(result.size_bytes),
+        ratio_text(ratios.size, "smaller", "larger"),
         "measured",
     )
     results.add_row(
         "gzip size",
-        mb(baseline["gzip_bytes"]),
-        mb(result["gzip_bytes"]),
-        ratio_text(ratios["gzip"], "smaller", "larger"),
+        mb(baseline.gzip_bytes),
+        mb(result.gzip_bytes),
+        ratio_text(ratios.gzip, "smaller", "larger"),
         "measured",
     )
     results.add_row(
         "weight zeros",
-        f"{baseline['weight_zero_fraction']:.1%}",
-        f"{result['weight_zero_fraction']:.1%}",
+        f"{baseline.weight_zero_fraction:.1%}",
+        f"{result.weight_zero_fraction:.1%}",
         "",
         "measured",
     )
     results.add_row(
-        f"host latency (median, {result['host_threads']} threads)",
-        ms(baseline["host_latency_ms"]),
-        ms(result["host_latency_ms"]),
-        ratio_text(ratios["host_latency"], "faster", "slower"),
+        f"host latency (median, {result.host_threads} threads)",
+        ms(baseline.host_latency_ms),
+        ms(result.host_latency_ms),
+        ratio_text(ratios.host_latency, "faster", "slower"),
         host_how,
     )
     results.add_row(
         "host latency p90",
-        ms(baseline["host_latency_p90_ms"]),
-        ms(result["host_latency_p90_ms"]),
+        ms(baseline.host_latency_p90_ms),
+        ms(result.host_latency_p90_ms),
         "",
         host_how,
     )
     results.add_row(
-        f"latency on {profile['name']}",
-        ms(baseline["estimated_latency_ms"]),
-        ms(result["estimated_latency_ms"]),
+        f"latency on {profile.name}",
+        ms(baseline.estimated_latency_ms),
+        ms(result.estimated_latency_ms),
         "",
         "estimated (cost model)",
     )
-    coverage = result.get("op_coverage")
-    if coverage:
+    coverage = result.op_coverage
+    if coverage is not None:
         results.add_row(
-            f"delegate op coverage on {profile['name']}",
+            f"delegate op coverage on {profile.name}",
             "",
-            f"{coverage['delegated_ops']}/{coverage['total_ops']} ops ({coverage['fraction']:.0%})",
-            f"cut at {coverage['cut_at']}" if coverage["cut_at"] else "full",
+            f"{coverage.delegated_ops}/{coverage.total_ops} ops ({coverage.fraction:.0%})",
+            f"cut at {coverage.cut_at}" if coverage.cut_at else "full",
             "checked on the .tflite's ops",
         )
-    images = result.get("fidelity_images")
-    split = "held-out" if result.get("fidelity_split") == "held_out" else "calibration"
+    split = "held-out" if result.fidelity_split == "held_out" else "calibration"
+    how = f"measured, {result.fidelity_images} {split} images"
+    if result.fidelity_arithmetic and result.fidelity_host_float32 is not None:
+        how += f"; {result.fidelity_arithmetic}"
     results.add_row(
         "fidelity vs float model",
-        fidelity_text(baseline["fidelity"]),
-        fidelity_text(result["fidelity"]),
+        fidelity_text(baseline.fidelity),
+        fidelity_text(result.fidelity),
         "",
-        f"measured, {images} {split} images" if images else "measured",
+        how,
     )
     tables = [stages, results]
-    if report.get("search"):
-        tables.append(candidates_table(report["search"]))
+    if report.search:
+        tables.append(candidates_table(report.search))
     return tables
 
 
@@ -187,15 +190,15 @@ def candidates_table(search: dict[str, Any]) -> Table:
     return table
 
 
-def print_report(report: dict[str, Any], run_dir: str) -> None:
+def print_report(report: Report, run_dir: str) -> None:
     """Print a run's tables, notes and where its files are."""
     for table in report_tables(report):
         console.print(table)
-    for note in report.get("notes", []):
+    for note in report.notes:
         console.print(f"[dim]note:[/dim] {note}")
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"run: [bold]{run_dir}[/bold]  model: {run_dir}/{report['artifact']}")
+    console.print(f"run: [bold]{run_dir}[/bold]  model: {run_dir}/{report.artifact}")
 
 
 def warn_failed_plugins(host: Any) -> None:

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
 from compressor.cli.render import console, fidelity_text, mb, ms, print_report
+from compressor.core.errors import CompressorError
+from compressor.core.report_model import Measurement, Report, report_schema
 from compressor.core.run_store import read_report
 
 
-def _pipeline(report: dict[str, Any]) -> str:
-    return " → ".join(s["strategy"] for s in report["stages"] if s["name"] != "evaluate")
+def _pipeline(report: Report) -> str:
+    return " → ".join(s.strategy for s in report.stages if s.name != "evaluate")
 
 
-def _coverage(result: dict[str, Any]) -> str:
-    coverage = result.get("op_coverage")
-    if not coverage:
+def _coverage(result: Measurement) -> str:
+    coverage = result.op_coverage
+    if coverage is None:
         return "—"
-    text = f"{coverage['delegated_ops']}/{coverage['total_ops']} ({coverage['fraction']:.0%})"
-    return f"{text}, cut at {coverage['cut_at']}" if coverage["cut_at"] else text
+    text = f"{coverage.delegated_ops}/{coverage.total_ops} ({coverage.fraction:.0%})"
+    return f"{text}, cut at {coverage.cut_at}" if coverage.cut_at else text
 
 
 def _change(a: float | None, b: float | None) -> str:
@@ -32,52 +33,42 @@ def _change(a: float | None, b: float | None) -> str:
     return f"{b / a:.2f}×"
 
 
-def comparison_table(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str]) -> Table:
+def comparison_table(a: Report, b: Report, names: tuple[str, str]) -> Table:
     """Two runs' results side by side, with B relative to A."""
     table = Table(title=f"{names[0]}  vs  {names[1]}", title_justify="left")
     for column in ("", "A", "B", "B / A"):
         table.add_column(column, overflow="fold")
-    ra, rb = a["result"], b["result"]
+    ra, rb = a.result, b.result
     rows = [
-        ("profile", a["profile"]["name"], b["profile"]["name"], ""),
-        ("model", a["model"]["source"], b["model"]["source"], ""),
+        ("profile", a.profile.name, b.profile.name, ""),
+        ("model", a.model.source, b.model.source, ""),
         ("pipeline", _pipeline(a), _pipeline(b), ""),
-        ("precision", ra["precision"], rb["precision"], ""),
-        (
-            "size",
-            mb(ra["size_bytes"]),
-            mb(rb["size_bytes"]),
-            _change(ra["size_bytes"], rb["size_bytes"]),
-        ),
-        (
-            "gzip",
-            mb(ra["gzip_bytes"]),
-            mb(rb["gzip_bytes"]),
-            _change(ra["gzip_bytes"], rb["gzip_bytes"]),
-        ),
+        ("precision", ra.precision, rb.precision, ""),
+        ("size", mb(ra.size_bytes), mb(rb.size_bytes), _change(ra.size_bytes, rb.size_bytes)),
+        ("gzip", mb(ra.gzip_bytes), mb(rb.gzip_bytes), _change(ra.gzip_bytes, rb.gzip_bytes)),
         (
             "host latency (measured)",
-            f"{ms(ra['host_latency_ms'])} ({ra.get('host_threads')} thr)",
-            f"{ms(rb['host_latency_ms'])} ({rb.get('host_threads')} thr)",
-            _change(ra["host_latency_ms"], rb["host_latency_ms"]),
+            f"{ms(ra.host_latency_ms)} ({ra.host_threads} thr)",
+            f"{ms(rb.host_latency_ms)} ({rb.host_threads} thr)",
+            _change(ra.host_latency_ms, rb.host_latency_ms),
         ),
         (
             "target latency (estimated)",
-            ms(ra.get("estimated_latency_ms")),
-            ms(rb.get("estimated_latency_ms")),
-            _change(ra.get("estimated_latency_ms"), rb.get("estimated_latency_ms")),
+            ms(ra.estimated_latency_ms),
+            ms(rb.estimated_latency_ms),
+            _change(ra.estimated_latency_ms, rb.estimated_latency_ms),
         ),
         (
             "fidelity vs float (measured)",
-            fidelity_text(ra.get("fidelity")),
-            fidelity_text(rb.get("fidelity")),
+            fidelity_text(ra.fidelity),
+            fidelity_text(rb.fidelity),
             "",
         ),
         ("delegate coverage", _coverage(ra), _coverage(rb), ""),
         (
             "zero weights",
-            f"{ra.get('weight_zero_fraction', 0):.1%}",
-            f"{rb.get('weight_zero_fraction', 0):.1%}",
+            f"{ra.weight_zero_fraction:.1%}",
+            f"{rb.weight_zero_fraction:.1%}",
             "",
         ),
     ]
@@ -87,17 +78,26 @@ def comparison_table(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str
 
 
 def report(
-    run_dir: Path = typer.Argument(..., help="A run directory made by `compressor run`."),
+    run_dir: Path = typer.Argument(
+        None, help="A run directory made by `compressor run` (not with --schema)."
+    ),
     other: Path = typer.Argument(None, help="A second run directory to compare with."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json instead of tables."),
     html: bool = typer.Option(False, "--html", help="Rebuild report.html and print its path."),
+    schema: bool = typer.Option(False, "--schema", help="Print report.json's JSON Schema."),
 ) -> None:
     """Show the result of a run, or compare two runs side by side."""
+    if schema:
+        typer.echo(json.dumps(report_schema(), indent=2))
+        return
+    if run_dir is None:
+        raise CompressorError("no run directory given", "compressor report RUN_DIR")
     data = read_report(run_dir)
     if other is not None:
         second = read_report(other)
         if as_json:
-            typer.echo(json.dumps({"a": data, "b": second}, indent=2))
+            both = {"a": data.to_json_dict(), "b": second.to_json_dict()}
+            typer.echo(json.dumps(both, indent=2))
             return
         console.print(comparison_table(data, second, (str(run_dir), str(other))))
         return
@@ -107,6 +107,6 @@ def report(
         console.print(str(write_html_report(run_dir, data)))
         return
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps(data.to_json_dict(), indent=2))
         return
     print_report(data, str(run_dir))

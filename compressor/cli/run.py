@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from compressor.cli.render import console, print_report, warn_failed_plugins
+from compressor.core.report_model import Report
 from compressor.plugins.manager import get_host
 
 
@@ -186,6 +187,6 @@ def run(
         else:
             failure = None
     if report is not None:
-        print_report(report, str(run_dir))
+        print_report(Report.model_validate(report), str(run_dir))
     if failure is not None:
         raise failure

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from compressor.core.ratios import RATIO_WORDS, describe_ratio
+from compressor.core.report_model import Measurement, Report
 
 HTML_FILE = "report.html"
 SAMPLES_FILE = "samples.npz"
@@ -65,19 +66,19 @@ def _fidelity_cells(fidelity: dict[str, Any], prefix: str) -> str:
     )
 
 
-def _summary(report: dict[str, Any]) -> str:
+def _summary(report: Report) -> str:
     rows = []
     # An estimate is compared with host latency only where the host is the target.
-    host_is_target = bool(report["profile"].get("runs_on_this_host"))
+    host_is_target = report.profile.runs_on_this_host
     for which in ("baseline", "result"):
-        m = report[which]
-        estimate, host = m.get("estimated_latency_ms"), m.get("host_latency_ms")
+        m: Measurement = getattr(report, which)
+        estimate, host = m.estimated_latency_ms, m.host_latency_ms
         error = (estimate - host) / host * 100 if estimate and host and host_is_target else None
         rows.append(
-            f"<tr><th>{which}</th><td>{_esc(m['precision'])}</td>"
-            + _num(m["size_bytes"], f"{which}.size_bytes")
-            + _num(m["gzip_bytes"], f"{which}.gzip_bytes")
-            + _num(m.get("weight_zero_fraction"), f"{which}.weight_zero_fraction", 4)
+            f"<tr><th>{which}</th><td>{_esc(m.precision)}</td>"
+            + _num(m.size_bytes, f"{which}.size_bytes")
+            + _num(m.gzip_bytes, f"{which}.gzip_bytes")
+            + _num(m.weight_zero_fraction, f"{which}.weight_zero_fraction", 4)
             + _num(host, f"{which}.host_latency_ms")
             + _num(estimate, f"{which}.estimated_latency_ms")
             + (
@@ -87,7 +88,7 @@ def _summary(report: dict[str, Any]) -> str:
                 if not host_is_target
                 else "<td>—</td>"
             )
-            + _fidelity_cells(m.get("fidelity", {}), which)
+            + _fidelity_cells(m.fidelity, which)
             + "</tr>"
         )
     headers = [
@@ -96,21 +97,21 @@ def _summary(report: dict[str, Any]) -> str:
         "size (bytes)",
         "gzip (bytes)",
         "zero weights",
-        f"host latency ms, measured ({report['baseline'].get('host_threads', '?')} thr)",
-        f"latency ms on {report['profile']['name']}, estimated",
+        f"host latency ms, measured ({report.baseline.host_threads} thr)",
+        f"latency ms on {report.profile.name}, estimated",
         "estimate vs host",
         "metric (measured)",
         "value",
         "metric (measured)",
         "value",
     ]
-    ratios = report.get("ratios", {})
+    ratios = report.ratios.model_dump()
     ratio_text = ", ".join(
         f'{k.replace("_", " ")} <b data-key="ratios.{k}" data-value="{v}">'
         f"{describe_ratio(v, *RATIO_WORDS.get(k, ('better', 'worse')))}</b>"
         for k, v in ratios.items()
     )
-    provenance = report.get("provenance", {})
+    provenance = report.provenance
     facts = " ".join(
         f"{_esc(provenance[key])}." for key in ("host_latency", "fidelity") if key in provenance
     )
@@ -121,32 +122,32 @@ def _summary(report: dict[str, Any]) -> str:
     )
 
 
-def _plan(report: dict[str, Any]) -> str:
+def _plan(report: Report) -> str:
     rows = []
-    for stage in (report.get("plan") or {}).get("stages", []):
-        params = ", ".join(f"{k}={v}" for k, v in (stage.get("params") or {}).items())
+    for stage in report.plan.stages if report.plan else []:
+        params = ", ".join(f"{k}={v}" for k, v in stage.params.items())
         rows.append(
-            f"<tr><td>{_esc(stage['stage'])}</td><td>{_esc(stage['strategy'])}</td>"
-            f"<td><small>{_esc(params)}</small></td><td>{_esc(stage.get('why') or '')}</td></tr>"
+            f"<tr><td>{_esc(stage.stage)}</td><td>{_esc(stage.strategy)}</td>"
+            f"<td><small>{_esc(params)}</small></td><td>{_esc(stage.why or '')}</td></tr>"
         )
     return _table(["stage", "strategy", "params", "why"], rows)
 
 
-def _stage_points(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _stage_points(report: Report) -> list[tuple[str, dict[str, Any]]]:
     """Baseline then each stage, as ``{"measured": {...}, "estimated": {...}}``."""
-    base = report["baseline"]
+    base = report.baseline
     points = [
         (
             "baseline (float32)",
             {
-                "measured": {"size_bytes": base["size_bytes"], "fidelity": base.get("fidelity")},
-                "estimated": {"latency_ms": base.get("estimated_latency_ms")},
+                "measured": {"size_bytes": base.size_bytes, "fidelity": base.fidelity},
+                "estimated": {"latency_ms": base.estimated_latency_ms},
             },
         )
     ]
-    for stage in report.get("stages", []):
-        if "metrics" in stage:
-            points.append((f"{stage['name']}: {stage['strategy']}", stage["metrics"]))
+    for stage in report.stages:
+        if stage.metrics:
+            points.append((f"{stage.name}: {stage.strategy}", stage.metrics))
     return points
 
 
@@ -179,7 +180,7 @@ def _bar_chart(title: str, labels: list[str], values: list[float | None], unit: 
     return f'<div class="chart"><b>{_esc(title)}</b><br>{"".join(parts)}</div>'
 
 
-def _charts(report: dict[str, Any]) -> str:
+def _charts(report: Report) -> str:
     """Measured and estimated numbers never share a chart: sizes of ``.tflite`` files are
     measured (a Keras stage's size is an estimate, listed in the table only), latency
     per stage is the cost model's estimate, fidelity is measured."""
@@ -215,7 +216,7 @@ def _charts(report: dict[str, Any]) -> str:
             [size for _, size in measured_sizes],
             "MB",
         )
-        + _bar_chart(f"latency on {report['profile']['name']} (estimated)", labels, latency, "ms")
+        + _bar_chart(f"latency on {report.profile.name} (estimated)", labels, latency, "ms")
         + _bar_chart(f"fidelity ({metric or 'n/a'}, measured)", labels, fidelity, "")
         + _table(
             ["after", "size", "latency ms (estimated)", f"{metric or 'fidelity'} (measured)"],
@@ -276,8 +277,8 @@ def _tradeoff_chart(search: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _candidates(report: dict[str, Any]) -> str:
-    search = report.get("search")
+def _candidates(report: Report) -> str:
+    search = report.search
     if not search:
         return "<p>No plan search ran (the plan was given).</p>"
     rows = []
@@ -316,20 +317,20 @@ def _candidates(report: dict[str, Any]) -> str:
     )
 
 
-def _coverage(report: dict[str, Any]) -> str:
-    coverage = report["result"].get("op_coverage")
-    if not coverage:
+def _coverage(report: Report) -> str:
+    coverage = report.result.op_coverage
+    if coverage is None:
         return "<p>No op coverage recorded.</p>"
-    fallback = "".join(f"<li>{_esc(f)}</li>" for f in coverage["fallback"]) or "<li>none</li>"
+    fallback = "".join(f"<li>{_esc(f)}</li>" for f in coverage.fallback) or "<li>none</li>"
     return (
         _table(
             ["delegated ops", "total ops", "fraction", "graph cut at"],
             [
                 "<tr>"
-                + _num(coverage["delegated_ops"], "result.op_coverage.delegated_ops")
-                + _num(coverage["total_ops"], "result.op_coverage.total_ops")
-                + _num(coverage["fraction"], "result.op_coverage.fraction", 4)
-                + f"<td>{_esc(coverage['cut_at'] or 'not cut')}</td></tr>"
+                + _num(coverage.delegated_ops, "result.op_coverage.delegated_ops")
+                + _num(coverage.total_ops, "result.op_coverage.total_ops")
+                + _num(coverage.fraction, "result.op_coverage.fraction", 4)
+                + f"<td>{_esc(coverage.cut_at or 'not cut')}</td></tr>"
             ],
         )
         + f"<p>Ops falling back to the CPU:</p><ul>{fallback}</ul>"
@@ -351,24 +352,24 @@ def _samples(samples: dict[str, np.ndarray] | None) -> str:
     )
 
 
-def render_html(report: dict[str, Any], samples: dict[str, np.ndarray] | None) -> str:
-    """The whole page for ``report`` (report.json content) and its sample images."""
-    model, profile = report["model"], report["profile"]
-    notes = "".join(f"<li>{_esc(n)}</li>" for n in report.get("notes", [])) or "<li>none</li>"
-    warnings = "".join(f"<li class='bad'>{_esc(w)}</li>" for w in report.get("warnings", []))
+def render_html(report: Report, samples: dict[str, np.ndarray] | None) -> str:
+    """The whole page for ``report`` and its sample images."""
+    model, profile = report.model, report.profile
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in report.notes) or "<li>none</li>"
+    warnings = "".join(f"<li class='bad'>{_esc(w)}</li>" for w in report.warnings)
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>compressor report — {_esc(profile['name'])}</title><style>{_STYLE}</style>"
+        f"<title>compressor report — {_esc(profile.name)}</title><style>{_STYLE}</style>"
         "</head><body>"
-        f"<h1>compressor run for <span data-key='profile.name'>{_esc(profile['name'])}</span>"
-        f"</h1><p>Model {_esc(model['source'])} ({_esc(model['name'])}, "
-        f"{model['params']:,} params) · delegate {_esc(profile['delegate'])} · "
-        f"{_esc(report.get('created', ''))} · compressor {_esc(report['compressor_version'])}</p>"
+        f"<h1>compressor run for <span data-key='profile.name'>{_esc(profile.name)}</span>"
+        f"</h1><p>Model {_esc(model.source)} ({_esc(model.name)}, "
+        f"{model.params:,} params) · delegate {_esc(profile.delegate)} · "
+        f"{_esc(report.created)} · compressor {_esc(report.compressor_version)}</p>"
         f"<h2>Result</h2>{_summary(report)}"
         f"<h2>Plan</h2>{_plan(report)}"
         f"<h2>Candidates measured</h2>{_candidates(report)}"
         f"<h2>Baseline and each stage</h2>{_charts(report)}"
-        f"<h2>Delegate op coverage on {_esc(profile['name'])}</h2>{_coverage(report)}"
+        f"<h2>Delegate op coverage on {_esc(profile.name)}</h2>{_coverage(report)}"
         f"<h2>Sample outputs</h2>{_samples(samples)}"
         f"<h2>Notes</h2><ul>{notes}{warnings}</ul>"
         "</body></html>"
@@ -389,7 +390,7 @@ def load_samples(run_dir: Path) -> dict[str, np.ndarray] | None:
         return {k: data[k] for k in data.files}
 
 
-def write_html_report(run_dir: Path, report: dict[str, Any]) -> Path:
+def write_html_report(run_dir: Path, report: Report) -> Path:
     """Write report.html for a finished run directory."""
     path = run_dir / HTML_FILE
     path.write_text(render_html(report, load_samples(run_dir)), encoding="utf-8")

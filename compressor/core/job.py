@@ -496,7 +496,7 @@ def _execute(
             report["warnings"].append(
                 "the result misses its constraints: " + "; ".join(report["constraints"]["misses"])
             )
-        finish_run(context, artifact, report)
+        report = finish_run(context, artifact, report).to_json_dict()
         write_status(run_dir, "finished", records)
     except BaseException as exc:
         _record_stop(run_dir, exc, progress["records"], progress["running"])

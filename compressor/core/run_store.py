@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from compressor.core.errors import CompressorError
+from compressor.core.report_model import Report, validate_report
 
 REPORT_FILE = "report.json"
 ERROR_FILE = "error.txt"
@@ -57,8 +58,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def read_report(run_dir: Path) -> dict[str, Any]:
-    """Load a finished run's report; clear errors for missing or failed runs."""
+def read_report(run_dir: Path) -> Report:
+    """Load a finished run's report, checked against its schema; clear errors for
+    missing, failed or unfinished runs."""
     if not run_dir.is_dir():
         raise CompressorError(f"run directory {run_dir} does not exist", "pass a run directory")
     report = run_dir / REPORT_FILE
@@ -78,9 +80,10 @@ def read_report(run_dir: Path) -> dict[str, Any]:
             raise CompressorError(f"run {run_dir} failed: {first}", "see error.txt in the run")
         raise CompressorError(f"run {run_dir} has no {REPORT_FILE} (unfinished or not a run)")
     try:
-        return json.loads(report.read_text(encoding="utf-8"))
+        data = json.loads(report.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CompressorError(f"{report} is not valid JSON") from exc
+    return validate_report(data, str(report))
 
 
 def write_status(

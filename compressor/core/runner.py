@@ -14,6 +14,7 @@ from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError, StageError, error_line
 from compressor.core.html_report import save_samples, write_html_report
 from compressor.core.plan import StageSpec
+from compressor.core.report_model import Report, validate_report
 from compressor.core.run_store import REPORT_FILE, write_json_atomic
 from compressor.core.stage_metrics import stage_snapshot
 from compressor.core.strategy import Strategy, StrategyConfig
@@ -312,14 +313,15 @@ def provenance(context: RunContext) -> dict[str, Any]:
     }
 
 
-def finish_run(context: RunContext, artifact: Artifact, report: dict[str, Any]) -> Path:
-    """Write the final ``.tflite`` and then report.json (last, atomically)."""
+def finish_run(context: RunContext, artifact: Artifact, report: dict[str, Any]) -> Report:
+    """Check ``report`` against the schema, write the final ``.tflite``, report.html and
+    then report.json (last, atomically); returns the checked report."""
     if not artifact.is_tflite:
         raise StageError("the pipeline ended without a .tflite model")
+    checked = validate_report(report, "report.json (as written)")
     (context.run_dir / FINAL_ARTIFACT).write_bytes(artifact.tflite_bytes)
     if context.samples:
         save_samples(context.run_dir, context.samples)
-    write_html_report(context.run_dir, report)
-    path = context.run_dir / REPORT_FILE
-    write_json_atomic(path, report)
-    return path
+    write_html_report(context.run_dir, checked)
+    write_json_atomic(context.run_dir / REPORT_FILE, checked.to_json_dict())
+    return checked

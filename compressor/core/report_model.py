@@ -1,0 +1,180 @@
+"""The schema of report.json: one pydantic model that the run writes through and every
+reader (``compressor report``, the terminal tables, report.html) loads through.
+
+Sections whose keys are fixed are typed and closed (an unknown key is an error, so a
+writer cannot drift from the schema unnoticed); the parts plugins fill (stage facts and
+metrics, fidelity metrics of any kind, search details) are typed as maps.
+``compressor report --schema`` prints the JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from compressor.core.plan import Plan
+
+Fidelity = dict[str, float]  # e.g. {"ssim": …, "psnr_db": …} or {"top1_agreement": …, …}
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ProfileSummary(_Closed):
+    """The target the run compressed for."""
+
+    name: str
+    delegate: str
+    threads: int
+    runs_on_this_host: bool = Field(description="this machine runs the target's runtime")
+
+
+class ModelSummary(_Closed):
+    """The model as given (before compression)."""
+
+    source: str
+    name: str
+    params: int
+    macs: int
+    input_shape: list[int | None] | None
+    output_shape: list[int | None] | None
+    origin: dict[str, Any] = Field(
+        default_factory=dict,
+        description="how the model got in: format, translation, constant folding, fixed "
+        "inputs, input_size_choice",
+    )
+
+
+class DataSummary(_Closed):
+    """Where the images came from and how they were split."""
+
+    source: str
+    splits: dict[str, dict[str, Any]]
+    skipped: list[Any]
+
+
+class OpCoverage(_Closed):
+    """Operators of a .tflite the target's delegate runs."""
+
+    total_ops: int
+    delegated_ops: int
+    fraction: float
+    fallback: list[str]
+    cut_at: str | None
+    analyzer: dict[str, Any] | None = None
+    refused: str | None = None
+
+
+class Measurement(_Open):
+    """Everything measured (or estimated) about one .tflite: baseline or result."""
+
+    precision: str
+    size_bytes: int
+    gzip_bytes: int
+    weight_zero_fraction: float
+    host_latency_ms: float
+    host_latency_p90_ms: float
+    host_threads: int
+    latency_runs: int
+    estimated_latency_ms: float | None
+    estimated_latency_note: str
+    fidelity: Fidelity
+    fidelity_images: int
+    fidelity_split: str
+    fidelity_arithmetic: str | None = None
+    fidelity_host_float32: Fidelity | None = None
+    op_coverage: OpCoverage | None = None
+
+
+class StageRecord(_Open):
+    """One stage as it ran: strategy, where its output is, what it did."""
+
+    name: str
+    strategy: str
+    plugin: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    seconds: float
+    output: str | None = None
+    built_by: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class Ratios(_Closed):
+    """Baseline / result: above 1 the result is smaller or faster."""
+
+    size: float
+    gzip: float
+    host_latency: float
+
+
+class ConstraintCheck(_Closed):
+    """The shipped result against the run's constraints."""
+
+    min_fidelity: float | None = None
+    max_latency_ms: float | None = None
+    max_size_mb: float | None = None
+    max_gzip_mb: float | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    fidelity_metric: str
+    latency: str
+    met: bool
+    misses: list[str]
+
+
+class Report(_Closed):
+    """report.json."""
+
+    compressor_version: str
+    created: str
+    profile: ProfileSummary
+    model: ModelSummary
+    data: DataSummary
+    plan: Plan | None
+    stages: list[StageRecord]
+    baseline: Measurement
+    result: Measurement
+    ratios: Ratios
+    artifact: str = Field(description="the final .tflite, relative to the run directory")
+    provenance: dict[str, Any]
+    notes: list[str]
+    warnings: list[str]
+    constraints: ConstraintCheck | None = None
+    search: dict[str, Any] | None = Field(
+        default=None, description="the plan search: constraints, candidates measured, choice"
+    )
+    resumed_after: list[str] | None = Field(
+        default=None, description="stages completed before a resume"
+    )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain data as report.json holds it (unset optional sections left out)."""
+        return self.model_dump(mode="json", exclude_none=False, exclude_unset=True)
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of report.json."""
+    return Report.model_json_schema()
+
+
+def validate_report(data: dict[str, Any], where: str) -> Report:
+    """``data`` as a Report; a CompressorError naming the first bad field otherwise."""
+    from pydantic import ValidationError
+
+    from compressor.core.errors import CompressorError
+
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise CompressorError(
+            f"{where}: field '{field}': {first['msg']}",
+            "report.json does not match its schema (`compressor report --schema`)",
+        ) from exc
