@@ -272,3 +272,23 @@ def test_piped_output_honours_columns():
     result = run_cli("profiles", env_extra={"COLUMNS": "90"})
     assert result.returncode == 0
     assert max(len(line) for line in result.stdout.splitlines()) <= 90
+
+
+def test_tables_at_80_columns_break_no_word_and_why_lines_name_whole_pipelines(host):
+    """Every pipeline label of the plan's tables appears whole (wrapped at spaces, never
+    inside a token such as prune-channels(0.75,4)), and no line exceeds 80 columns."""
+    from compressor.core.planner import plan_pipeline
+    from compressor.models.default import default_model_info
+
+    result = run_cli("plan", "--profile", "pixel-gpu", env_extra={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    cells = " ".join(part.strip() for line in lines for part in line.split("│"))
+    profile = host.profiles.resolve("pixel-gpu")
+    planned = plan_pipeline(profile, default_model_info(), host.strategies)
+    for candidate in planned.ranked[1:6]:
+        for token in candidate.label.split():
+            assert token in cells.split(), token
+    why = planned.reasons["quantize"]
+    assert any(f"beats {c.label}:" in why for c in planned.ranked[1:]), why

@@ -230,8 +230,10 @@ def test_ties_go_to_the_shorter_pipeline(host):
     host.strategies.add(DoesNothing)
     result = _plan(host, "x86-cpu", model_info_from_keras(build_tiny_cnn()))
     assert "does-nothing" not in _names(result)
+    quantize = result.chosen.step("quantize").label
     assert result.reasons["fuse"] == (
-        "skipped: ties with does-nothing on every estimate; the shorter pipeline wins"
+        f"skipped: ties with does-nothing -> {quantize} on every estimate; "
+        "the shorter pipeline wins"
     )
     reasons = {r.strategy: r.reason for r in result.rejections}
     assert reasons["does-nothing"] == "feasible, no predicted effect: ties with the chosen pipeline"

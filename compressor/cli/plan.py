@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from compressor.cli.render import compact_params, console, mb, ms, warn_failed_plugins
+from compressor.cli.render import Table, compact_params, console, mb, ms, warn_failed_plugins
 from compressor.core.coverage import Coverage
 from compressor.core.model_info import ModelInfo
 from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
@@ -113,24 +112,16 @@ def print_planning(result: PlanningResult, model_name: str) -> None:
             + (" …" if len(chosen.coverage.fallback) > 5 else "")
         )
     alternatives = Table(title="Next best alternatives (estimated)", title_justify="left")
-    for column in (
-        "pipeline",
-        "est. latency",
-        "est. gzip",
-        "est. SSIM",
-        "predicted coverage",
-        "score",
-        "budgets",
-    ):
+    for column in ("pipeline", "est. latency", "est. gzip", "est. SSIM", "coverage", "budgets"):
         alternatives.add_column(column, overflow="fold")
     for candidate in result.ranked[1:6]:
+        coverage = candidate.coverage
         alternatives.add_row(
             candidate.label,
             ms(candidate.latency_ms),
             mb(candidate.gzip_bytes),
             f"{candidate.ssim:.3f}",
-            coverage_cell(candidate.coverage),
-            f"{candidate.score:.3f}",
+            f"{coverage.fraction:.0%}" if coverage else "—",
             "; ".join(candidate.budget_misses) or "ok",
         )
     console.print(alternatives)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
-from compressor.cli.render import console
+from compressor.cli.render import Table, console
 from compressor.plugins.manager import get_host
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.table import Table
 
-from compressor.cli.render import console
+from compressor.cli.render import Table, console
 from compressor.core.errors import CompressorError
 from compressor.plugins.manager import get_host
 

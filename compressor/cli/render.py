@@ -6,11 +6,42 @@ import os
 import sys
 from typing import Any
 
+from rich import table as rich_table
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from compressor.core.ratios import describe_ratio
 from compressor.core.report_model import Report
+
+
+class Table(rich_table.Table):
+    """A rich Table that never breaks a word in two. When its natural width exceeds the
+    console, columns are given fixed widths: each at least its longest word, the space
+    left shared in proportion to how much longer each column's longest line is. So
+    pipeline labels such as ``prune-channels(0.75,4)`` wrap at spaces, not mid-token. If
+    even the longest words cannot fit, rich's own folding is kept (a folded word beats a
+    cropped column)."""
+
+    def __rich_console__(self, console, options):
+        words, lines = [], []
+        for column in self.columns:
+            texts = [_plain(text) for text in (column.header, *column.cells)]
+            words.append(max((len(w) for t in texts for w in t.split()), default=1))
+            lines.append(max((len(line) for t in texts for line in t.splitlines()), default=1))
+        room = options.max_width - (3 * len(self.columns) + 1)  # padding and borders
+        if sum(lines) > room >= sum(words):
+            spare = room - sum(words)
+            wanted = [line - word for line, word in zip(lines, words, strict=True)]
+            total = sum(wanted) or 1
+            for column, word, want in zip(self.columns, words, wanted, strict=True):
+                column.width = word + int(spare * want / total)
+        yield from super().__rich_console__(console, options)
+
+
+def _plain(text: Any) -> str:
+    """The visible characters of a cell (markup removed)."""
+    return text.plain if isinstance(text, Text) else Text.from_markup(str(text)).plain
+
 
 # Piped output (CI logs, grep) gets wide tables instead of rich's 80-column default,
 # unless COLUMNS says how wide (rich reads it when no width is forced).

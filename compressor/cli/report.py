@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from compressor.cli.render import console, fidelity_text, mb, ms, print_report
+from compressor.cli.render import Table, console, fidelity_text, mb, ms, print_report
 from compressor.core.errors import CompressorError
 from compressor.core.report_model import Measurement, Report, report_schema
 from compressor.core.run_store import read_report

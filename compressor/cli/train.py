@@ -176,8 +176,7 @@ def _search(
     config, loss_network, style_image, images, base_weights, batch_size, learning_rate, steps, seed
 ) -> dict:
     """Run the grid on all photos but one, judge on the held-out photo, print the table."""
-    from rich.table import Table
-
+    from compressor.cli.render import Table
     from compressor.models.generator import build_generator
     from compressor.style.training import StyleTrainConfig
     from compressor.style.weight_search import default_grid, search_loss_weights

@@ -232,7 +232,8 @@ def _comparison(chosen: Candidate, rival: Candidate, rival_label: str) -> str:
 
 
 def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
-    """Per stage: why this choice, against the best candidate that differs there."""
+    """Per stage: why this choice, against the best-ranked pipeline that differs there
+    (named by its full label, so the comparison is between whole pipelines)."""
     reasons = {}
     for stage in STAGES:
         mine = chosen.step(stage)
@@ -251,12 +252,7 @@ def _explain(chosen: Candidate, ranked: list[Candidate]) -> dict[str, str]:
             if mine:
                 reasons[stage] = note or "only feasible choice"
             continue
-        rival_step = rival.step(stage)
-        rival_label = rival_step.label if rival_step else "skipping it"
-        others = [s.label for s in rival.steps if s.stage not in (stage, "evaluate")]
-        if others != [s.label for s in chosen.steps if s.stage not in (stage, "evaluate")]:
-            rival_label += f" (in {rival.label})"
-        text = _comparison(chosen, rival, rival_label)
+        text = _comparison(chosen, rival, rival.label)  # whole pipelines, full labels
         if mine:
             reasons[stage] = f"{note}; {text}" if note else text
         else:

@@ -21,7 +21,6 @@ from compressor.api import (
     Support,
     hookimpl,
 )
-from compressor.core.channels import scale_info
 from compressor.core.measured_constants import measured, measured_curve
 from compressor.models.generator_config import GeneratorConfig
 from compressor.models.generator_spec import (
@@ -246,11 +245,10 @@ class StudentDistill(Strategy):
 
 
 class CutStudentConfig(StrategyConfig):
-    keep: float = Field(default=0.5, gt=0, le=1, description="Fraction of filters kept")
+    keep: float = Field(default=0.5, gt=0, le=1, description="Width kept (x the teacher's)")
     residual_blocks: int = Field(
         default=3, ge=0, le=16, description="Residual blocks kept (the most active ones)"
     )
-    alignment: int = Field(default=4, ge=1, le=64, description="Kept channels are a multiple")
     steps: int = Field(default=800, ge=0, le=1_000_000, description="Distillation steps")
     batch_size: int = Field(default=4, ge=1, le=512, description="Crops per step")
     learning_rate: float = Field(default=5e-4, gt=0, le=1, description="Adam learning rate")
@@ -261,8 +259,9 @@ class CutStudentConfig(StrategyConfig):
 
 
 class CutStudent(Strategy):
-    """A student cut from the teacher (most active blocks, strongest filters), distilled
-    on the teacher's outputs and trunk feature maps (``compressor.style.student_cut``)."""
+    """A student cut from the teacher (most active blocks, strongest filters in every
+    layer), distilled on the teacher's outputs and trunk feature maps
+    (``compressor.style.student_cut``)."""
 
     name = "cut-student"
     stage = "distill"
@@ -270,60 +269,58 @@ class CutStudent(Strategy):
     Config = CutStudentConfig
 
     def candidate_params(self, profile, info) -> list[dict[str, Any]]:
-        alignment = profile.channel_alignment or 4
-        return [
-            {"keep": keep, "residual_blocks": blocks, "alignment": alignment}
-            for keep, blocks in _CUT_SHAPES
-        ]
+        return [{"keep": keep, "residual_blocks": blocks} for keep, blocks in _CUT_SHAPES]
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
-        if _teacher_config(info) is None:
-            return Support.no("only compressor generators can be cut (blocks and filters)")
+        teacher = _teacher_config(info)
+        if teacher is None or teacher.depthwise:
+            return Support.no("only generators with plain residual convs can be cut")
         if profile.budgets.max_latency_ms is None:
             return Support.not_needed(f"not needed: {profile.name} sets no latency budget")
         return Support.yes()
 
+    def _student(self, teacher: GeneratorConfig, params: dict[str, Any]) -> GeneratorConfig:
+        config = self.Config.model_validate(params)
+        return student_of(
+            teacher,
+            width=teacher.width * config.keep,
+            residual_blocks=min(config.residual_blocks, teacher.residual_blocks),
+        )
+
     def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
         teacher = _teacher_config(info)
-        if teacher is None:
-            return info
-        config = self.Config.model_validate(params)
-        blocks = min(config.residual_blocks, teacher.residual_blocks)
-        shallower = generator_info(student_of(teacher, residual_blocks=blocks))
-        return scale_info(shallower, config.keep, config.alignment)
+        return generator_info(self._student(teacher, params)) if teacher else info
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         config = self.Config.model_validate(params)
         return Estimate(
             ssim_loss=measured_curve("ssim_loss.cut_student", config.keep, (1.0, 0.0)),
             fine_tunes=True,
-            note=f"teacher's {config.residual_blocks} most active blocks, "
-            f"{config.keep:.0%} of its filters",
+            note=f"teacher's {config.residual_blocks} most active blocks and strongest "
+            f"filters, {config.keep:g}x width",
         )
 
     def apply(self, artifact: Artifact, context: RunContext, config: CutStudentConfig):
         """Cut the student from the teacher, then distill it on outputs and features."""
         from compressor.core.model_info import model_info_from_keras
-        from compressor.strategies.qat import registered_keras_objects
         from compressor.style.student_cut import TRUNK_ENTRY, cut_student, distill_on_crops
 
         teacher_config = _teacher_config(context.model_info)
-        if teacher_config is None:
-            raise StageError("cut-student needs a compressor generator as teacher")
+        if teacher_config is None or teacher_config.depthwise:
+            raise StageError("cut-student needs a compressor generator with plain residual convs")
         teacher = artifact.keras_model
         student, cut = cut_student(
             teacher,
             teacher_config,
             config.keep,
             config.residual_blocks,
-            config.alignment,
             context.images.train,
-            registered_keras_objects(),
             context.seed,
         )
-        blocks = len(cut["kept_blocks"])
-        trunk_end = (f"res{teacher_config.residual_blocks}_add", f"res{blocks}_add")
-        pairs = [(TRUNK_ENTRY, TRUNK_ENTRY), *([trunk_end] if blocks else [])]
+        blocks, trunk = len(cut["kept_blocks"]), cut["trunk_channels"]
+        pairs = [(TRUNK_ENTRY, TRUNK_ENTRY, trunk)]
+        if blocks:
+            pairs.append((f"res{teacher_config.residual_blocks}_add", f"res{blocks}_add", trunk))
         losses = distill_on_crops(
             teacher,
             student,
@@ -340,10 +337,10 @@ class CutStudent(Strategy):
         before, after = context.model_info, model_info_from_keras(student)
         context.model_info = after
         context.note(
-            f"{self.name}: kept blocks {cut['kept_blocks']} of {teacher_config.residual_blocks}, "
-            f"{config.keep:.0%} of filters; MACs {before.macs / 1e6:.0f}M -> "
+            f"{self.name}: blocks {cut['kept_blocks']} of {teacher_config.residual_blocks} "
+            f"kept, {config.keep:g}x width; MACs {before.macs / 1e6:.0f}M -> "
             f"{after.macs / 1e6:.0f}M"
-            + (f"; distill loss {losses[0]:.5f} -> {losses[-1]:.5f}" if losses else "")
+            + (f"; {len(losses)} steps, loss {losses[0]:.5f} -> {losses[-1]:.5f}" if losses else "")
         )
         return artifact.with_keras(
             student,
@@ -355,7 +352,7 @@ class CutStudent(Strategy):
         )
 
 
-# Cut shapes (filters kept, residual blocks kept), cheapest last.
+# Cut shapes (width kept, residual blocks kept).
 _CUT_SHAPES = ((0.75, 3), (0.5, 3), (0.5, 2))
 
 

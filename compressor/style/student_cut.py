@@ -4,8 +4,9 @@ filters, then distilled on its outputs *and* its trunk feature maps.
 A student trained from scratch on a CPU budget never gets close to the teacher (SSIM
 0.57 after 300 steps, docs/benchmarks.md). Cutting keeps the teacher's function nearly
 intact at step 0: residual blocks whose branch adds least to the trunk are removed (the
-add then passes the trunk through), and every prunable conv keeps its highest-saliency
-filters (``compressor.core.channels``). Distillation then only has to repair the cut.
+add then passes the trunk through), and every layer keeps its highest-saliency filters
+(L1 norm × |norm scale|) — the residual trunk, shared by adds, keeps the channels
+strongest over all the convs that write into it. Distillation then repairs the cut.
 Both networks are made free-size, so each step runs teacher and student on the same
 random crops: the student learns the teacher's function, which fully convolutional
 models keep at any size.
@@ -19,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.channels import prune_channels
 from compressor.models.generator_config import GeneratorConfig
 
 TRUNK_ENTRY = "enc3_relu"  # the encoder's output: the residual trunk starts here
@@ -54,26 +54,83 @@ def residual_contributions(model: Any, blocks: int, images: np.ndarray) -> list[
     ]
 
 
-def drop_residual_blocks(
-    teacher: Any, config: GeneratorConfig, keep_blocks: int, images: np.ndarray, seed: int = 0
-) -> tuple[Any, list[int]]:
-    """The teacher with only its ``keep_blocks`` most active residual blocks (in order);
-    returns the model and the kept teacher block numbers."""
-    from compressor.models.generator import build_generator
+def _filter_saliency(model: Any, conv: str, norm: str) -> np.ndarray:
+    """L1 norm of each of ``conv``'s filters times |scale| of the norm after it."""
+    kernel = model.get_layer(conv).get_weights()[0]
+    score = np.abs(kernel).sum(axis=(0, 1, 2))
+    layer = model.get_layer(norm)
+    gamma = layer.get_weights()[0]
+    if layer.__class__.__name__ == "BatchNormalization":
+        gamma = gamma / np.sqrt(layer.get_weights()[3] + layer.epsilon)
+    return score * np.abs(gamma)
 
-    contributions = residual_contributions(teacher, config.residual_blocks, images)
-    ranked = np.argsort(contributions)[::-1][:keep_blocks]
-    kept = sorted(int(i) + 1 for i in ranked)
-    student = build_generator(replace(config, residual_blocks=keep_blocks), seed=seed)
-    for layer in student.layers:
-        name = layer.name
-        if not layer.weights:
-            continue
-        if name.startswith("res"):
-            number, rest = name[3:].split("_", 1)
-            name = f"res{kept[int(number) - 1]}_{rest}"
-        layer.set_weights(teacher.get_layer(name).get_weights())
-    return student, kept
+
+def _strongest(score: np.ndarray, count: int) -> np.ndarray:
+    return np.sort(np.argsort(-score, kind="stable")[:count])
+
+
+def _channel_plan(
+    teacher: Any, student_config: GeneratorConfig, kept_blocks: list[int]
+) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
+    """For every student layer with weights: (teacher input channels, teacher output
+    channels) it takes. Chains of convs keep each producer's strongest filters; the
+    residual trunk (encoder output and every block's output, joined by adds) keeps the
+    channels strongest summed over all the convs that write into it."""
+    from compressor.models.generator_spec import scaled_width
+
+    def width(channels: int) -> int:
+        return scaled_width(student_config, channels)
+
+    trunk_writers = [("enc3_conv", "enc3_norm")] + [
+        (f"res{b}_2_conv", f"res{b}_2_norm") for b in kept_blocks
+    ]
+    trunk = _strongest(sum(_filter_saliency(teacher, c, n) for c, n in trunk_writers), width(128))
+    plan: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+
+    def conv(name: str, inputs: np.ndarray | None, outputs: np.ndarray | None) -> None:
+        plan[f"{name}_conv"] = (inputs, outputs)
+        if outputs is not None:
+            plan[f"{name}_norm"] = (outputs, outputs)
+
+    enc1 = _strongest(_filter_saliency(teacher, "enc1_conv", "enc1_norm"), width(32))
+    enc2 = _strongest(_filter_saliency(teacher, "enc2_conv", "enc2_norm"), width(64))
+    conv("enc1", None, enc1)
+    conv("enc2", enc1, enc2)
+    conv("enc3", enc2, trunk)
+    for index, block in enumerate(kept_blocks, start=1):
+        inner = _strongest(
+            _filter_saliency(teacher, f"res{block}_1_conv", f"res{block}_1_norm"), width(128)
+        )
+        conv(f"res{index}_1", trunk, inner)
+        conv(f"res{index}_2", inner, trunk)
+    dec1 = _strongest(_filter_saliency(teacher, "dec1_conv", "dec1_norm"), width(64))
+    dec2 = _strongest(_filter_saliency(teacher, "dec2_conv", "dec2_norm"), width(32))
+    conv("dec1", trunk, dec1)
+    conv("dec2", dec1, dec2)
+    conv("out", dec2, None)
+    plan["_trunk"] = (trunk, trunk)
+    return plan
+
+
+def _teacher_name(student_name: str, kept_blocks: list[int]) -> str:
+    if student_name.startswith("res"):
+        number, rest = student_name[3:].split("_", 1)
+        return f"res{kept_blocks[int(number) - 1]}_{rest}"
+    return student_name
+
+
+def _sliced(
+    weights: list[np.ndarray], channels: tuple[np.ndarray | None, np.ndarray | None], conv: bool
+) -> list[np.ndarray]:
+    inputs, outputs = channels
+    if conv:
+        kernel, bias = weights
+        if inputs is not None:
+            kernel = kernel[:, :, inputs, :]
+        if outputs is not None:
+            kernel, bias = kernel[..., outputs], bias[outputs]
+        return [kernel, bias]
+    return [w[outputs] for w in weights]  # per-channel norm vectors
 
 
 def cut_student(
@@ -81,17 +138,34 @@ def cut_student(
     config: GeneratorConfig,
     keep: float,
     residual_blocks: int,
-    alignment: int,
     images: np.ndarray,
-    custom_objects: dict[str, Any],
     seed: int = 0,
 ) -> tuple[Any, dict[str, Any]]:
-    """The cut student (fixed size, as the teacher) and what was cut."""
-    shallower, kept_blocks = drop_residual_blocks(
-        teacher, config, min(residual_blocks, config.residual_blocks), images, seed
-    )
-    student, sizes = prune_channels(shallower, keep, alignment, custom_objects)
-    return student, {"kept_blocks": kept_blocks, "channels": sizes}
+    """The student generator at ``keep`` × the teacher's width with ``residual_blocks``
+    blocks (non-depthwise, same norm), every weight taken from the teacher: its most
+    active blocks and, in every layer, its strongest filters. Returns the student and
+    ``{"kept_blocks", "trunk_channels", "config"}``."""
+    from compressor.models.generator import build_generator
+
+    if config.depthwise:
+        raise ValueError("cut students are taken from generators with plain residual convs")
+    blocks = min(residual_blocks, config.residual_blocks)
+    contributions = residual_contributions(teacher, config.residual_blocks, images)
+    kept_blocks = sorted(int(i) + 1 for i in np.argsort(contributions)[::-1][:blocks])
+    student_config = replace(config, width=config.width * keep, residual_blocks=blocks)
+    student = build_generator(student_config, seed=seed)
+    plan = _channel_plan(teacher, student_config, kept_blocks)
+    for layer in student.layers:
+        if not layer.weights:
+            continue
+        source = teacher.get_layer(_teacher_name(layer.name, kept_blocks))
+        is_conv = layer.__class__.__name__ == "Conv2D"
+        layer.set_weights(_sliced(source.get_weights(), plan[layer.name], is_conv))
+    return student, {
+        "kept_blocks": kept_blocks,
+        "trunk_channels": plan["_trunk"][1],
+        "config": student_config,
+    }
 
 
 def _features(model: Any, layers: list[str]) -> Any:
@@ -104,7 +178,7 @@ def distill_on_crops(
     teacher: Any,
     student: Any,
     images: np.ndarray,
-    feature_pairs: list[tuple[str, str]],
+    feature_pairs: list[tuple[str, str, np.ndarray | None]],
     steps: int,
     batch_size: int,
     learning_rate: float,
@@ -115,16 +189,18 @@ def distill_on_crops(
 ) -> list[float]:
     """Train ``student`` on teacher outputs and feature maps; returns per-step losses.
 
-    Loss: output MSE + ``feature_weight`` × Σ over (teacher layer, student layer) pairs of
-    the feature MSE relative to the teacher feature's mean square (scale-free). Each step
+    Loss: output MSE + ``feature_weight`` × Σ over (teacher layer, student layer, teacher
+    channels the student keeps) of the feature MSE relative to the teacher feature's mean
+    square (scale-free). Each step
     runs both networks on the same random crops (and flips) of ``images``; the trained
     weights are copied back into ``student`` (fixed size)."""
     import tensorflow as tf
     import tf_keras as keras
 
-    free_teacher = _features(_free_size(teacher), [t for t, _ in feature_pairs])
+    free_teacher = _features(_free_size(teacher), [t for t, _, _ in feature_pairs])
     free_student_model = _free_size(student)
-    free_student = _features(free_student_model, [s for _, s in feature_pairs])
+    free_student = _features(free_student_model, [s for _, s, _ in feature_pairs])
+    selections = [None if c is None else tf.constant(c, tf.int32) for _, _, c in feature_pairs]
     optimizer = keras.optimizers.Adam(learning_rate)
 
     @tf.function
@@ -133,7 +209,9 @@ def distill_on_crops(
         with tf.GradientTape() as tape:
             outputs = free_student(batch, training=True)
             loss = tf.reduce_mean(tf.square(outputs[0] - targets[0]))
-            for got, want in zip(outputs[1:], targets[1:], strict=True):
+            for got, want, channels in zip(outputs[1:], targets[1:], selections, strict=True):
+                if channels is not None:
+                    want = tf.gather(want, channels, axis=-1)
                 relative = tf.reduce_mean(tf.square(got - want)) / (
                     tf.reduce_mean(tf.square(want)) + 1e-8
                 )
