@@ -13,6 +13,7 @@ CONFIGS = [
     GeneratorConfig(width=0.25, residual_blocks=1, norm="instance", input_size=32),
     GeneratorConfig(width=0.5, residual_blocks=2, norm="batch", depthwise=True, input_size=24),
     GeneratorConfig(input_size=16),
+    GeneratorConfig(width=0.25, residual_blocks=2, input_size=32, edge_kernel=5),  # a cut student
 ]
 
 

@@ -79,7 +79,7 @@ def build_generator(config: GeneratorConfig | None = None, seed: int = 0) -> ker
 
     size = config.input_size
     inputs = keras.Input((size, size, 3), name="image")
-    x = _conv_block(inputs, width(32), 9, 1, config.norm, "enc1")
+    x = _conv_block(inputs, width(32), config.edge_kernel, 1, config.norm, "enc1")
     x = _conv_block(x, width(64), 3, 2, config.norm, "enc2")
     x = _conv_block(x, width(128), 3, 2, config.norm, "enc3")
     for block in range(config.residual_blocks):
@@ -88,7 +88,7 @@ def build_generator(config: GeneratorConfig | None = None, seed: int = 0) -> ker
     x = _conv_block(x, width(64), 3, 1, config.norm, "dec1")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up2")(x)
     x = _conv_block(x, width(32), 3, 1, config.norm, "dec2")
-    x = keras.layers.Conv2D(3, 9, padding="same", name="out_conv")(x)
+    x = keras.layers.Conv2D(3, config.edge_kernel, padding="same", name="out_conv")(x)
     outputs = keras.layers.Activation("sigmoid", name="stylized")(x)
     from compressor.models.generator_spec import generator_name
 

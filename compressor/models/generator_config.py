@@ -8,10 +8,13 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """Shape of a generator: width multiplier, residual blocks, norm, block type, input size."""
+    """Shape of a generator: width multiplier, residual blocks, norm, block type, input
+    size, and the kernel of its first and last convs (9 in Johnson et al.; students may
+    use less: those two full-resolution convs dominate a narrow generator's latency)."""
 
     width: float = 1.0
     residual_blocks: int = 5
     norm: Literal["instance", "batch"] = "instance"
     depthwise: bool = False
     input_size: int = 128
+    edge_kernel: int = 9

@@ -65,7 +65,7 @@ def generator_info(config: GeneratorConfig) -> ModelInfo:
         b.norm(f"{prefix}_norm", config.norm)
         b.simple(f"{prefix}_relu", "ReLU", "activation", activation="relu")
 
-    block("enc1", scaled_width(config, 32), 9, 1)
+    block("enc1", scaled_width(config, 32), config.edge_kernel, 1)
     block("enc2", scaled_width(config, 64), 3, 2)
     block("enc3", scaled_width(config, 128), 3, 2)
     filters = scaled_width(config, 128)
@@ -85,7 +85,7 @@ def generator_info(config: GeneratorConfig) -> ModelInfo:
     block("dec1", scaled_width(config, 64), 3, 1)
     b.upsample("up2")
     block("dec2", scaled_width(config, 32), 3, 1)
-    b.conv("out_conv", 3, 9)
+    b.conv("out_conv", 3, config.edge_kernel)
     b.simple("stylized", "Activation", "activation", activation="sigmoid")
     size = config.input_size
     return ModelInfo(
@@ -142,12 +142,16 @@ def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
     blocks = sum(1 for n in names if n.startswith("res") and n.endswith("_add"))
     norm = "instance" if names["enc1_norm"].kind == "instance_norm" else "batch"
     width = names["enc3_conv"].output_shape[-1] / 128
+    enc1 = names["enc1_conv"]  # params = k·k·3·filters + filters
+    filters = enc1.output_shape[-1] or 1
+    kernel = round(((enc1.params - filters) / (3 * filters)) ** 0.5)
     config = GeneratorConfig(
         width=width,
         residual_blocks=blocks,
         norm=norm,
         depthwise="res1_1_dw" in names,
         input_size=shape[0],
+        edge_kernel=kernel,
     )
     return config if generator_info(config).layers == info.layers else None
 

@@ -120,11 +120,17 @@ def _teacher_name(student_name: str, kept_blocks: list[int]) -> str:
 
 
 def _sliced(
-    weights: list[np.ndarray], channels: tuple[np.ndarray | None, np.ndarray | None], conv: bool
+    weights: list[np.ndarray],
+    channels: tuple[np.ndarray | None, np.ndarray | None],
+    conv: bool,
+    kernel_size: int | None = None,
 ) -> list[np.ndarray]:
     inputs, outputs = channels
     if conv:
         kernel, bias = weights
+        if kernel_size is not None and kernel_size < kernel.shape[0]:
+            start = (kernel.shape[0] - kernel_size) // 2  # the filter's centre
+            kernel = kernel[start : start + kernel_size, start : start + kernel_size]
         if inputs is not None:
             kernel = kernel[:, :, inputs, :]
         if outputs is not None:
@@ -140,11 +146,14 @@ def cut_student(
     residual_blocks: int,
     images: np.ndarray,
     seed: int = 0,
+    edge_kernel: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The student generator at ``keep`` × the teacher's width with ``residual_blocks``
     blocks (non-depthwise, same norm), every weight taken from the teacher: its most
-    active blocks and, in every layer, its strongest filters. Returns the student and
-    ``{"kept_blocks", "trunk_channels", "config"}``."""
+    active blocks and, in every layer, its strongest filters. ``edge_kernel`` shrinks
+    the first and last convs' kernels to their centre (at full resolution they dominate
+    a narrow generator's latency). Returns the student and ``{"kept_blocks",
+    "trunk_channels", "config"}``."""
     from compressor.models.generator import build_generator
 
     if config.depthwise:
@@ -152,7 +161,12 @@ def cut_student(
     blocks = min(residual_blocks, config.residual_blocks)
     contributions = residual_contributions(teacher, config.residual_blocks, images)
     kept_blocks = sorted(int(i) + 1 for i in np.argsort(contributions)[::-1][:blocks])
-    student_config = replace(config, width=config.width * keep, residual_blocks=blocks)
+    student_config = replace(
+        config,
+        width=config.width * keep,
+        residual_blocks=blocks,
+        edge_kernel=min(edge_kernel or config.edge_kernel, config.edge_kernel),
+    )
     student = build_generator(student_config, seed=seed)
     plan = _channel_plan(teacher, student_config, kept_blocks)
     for layer in student.layers:
@@ -160,7 +174,8 @@ def cut_student(
             continue
         source = teacher.get_layer(_teacher_name(layer.name, kept_blocks))
         is_conv = layer.__class__.__name__ == "Conv2D"
-        layer.set_weights(_sliced(source.get_weights(), plan[layer.name], is_conv))
+        kernel = layer.get_weights()[0].shape[0] if is_conv else None
+        layer.set_weights(_sliced(source.get_weights(), plan[layer.name], is_conv, kernel))
     return student, {
         "kept_blocks": kept_blocks,
         "trunk_channels": plan["_trunk"][1],
