@@ -189,6 +189,17 @@ def _features(model: Any, layers: list[str]) -> Any:
     return keras.Model(model.inputs, [model.output, *(model.get_layer(n).output for n in layers)])
 
 
+def _augmented(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Crops turned (0/90/180/270°), mirrored and colour-jittered (per-channel gain and
+    offset): the teacher labels any image, so the few photos of a run become many."""
+    batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        batch = batch[:, :, ::-1]
+    gain = rng.uniform(0.7, 1.3, size=(len(batch), 1, 1, batch.shape[-1]))
+    offset = rng.uniform(-0.1, 0.1, size=(len(batch), 1, 1, batch.shape[-1]))
+    return np.clip(batch * gain + offset, 0.0, 1.0).astype(np.float32)
+
+
 def distill_on_crops(
     teacher: Any,
     student: Any,
@@ -207,7 +218,8 @@ def distill_on_crops(
     Loss: output MSE + ``feature_weight`` × Σ over (teacher layer, student layer, teacher
     channels the student keeps) of the feature MSE relative to the teacher feature's mean
     square (scale-free). Each step
-    runs both networks on the same random crops (and flips) of ``images``; the trained
+    runs both networks on the same random crops of ``images`` (turned, mirrored and
+    colour-jittered by ``_augmented``); the trained
     weights are copied back into ``student`` (fixed size)."""
     import tensorflow as tf
     import tf_keras as keras
@@ -243,9 +255,7 @@ def distill_on_crops(
         index = rng.choice(len(images), batch_size, replace=len(images) < batch_size)
         top = int(rng.integers(0, images.shape[1] - crop + 1))
         left = int(rng.integers(0, images.shape[2] - crop + 1))
-        batch = images[index, top : top + crop, left : left + crop]
-        if rng.random() < 0.5:
-            batch = batch[:, :, ::-1]
+        batch = _augmented(images[index, top : top + crop, left : left + crop], rng)
         losses.append(float(step_fn(tf.constant(np.ascontiguousarray(batch))).numpy()))
         if progress:
             progress(f"distill step {step + 1}/{steps} loss {losses[-1]:.5f}", (step + 1) / steps)
