@@ -93,7 +93,7 @@ def main() -> None:
     rows.append(shipped)
     for spec in args.compare:
         path, style_name = spec.rsplit(":", 1)
-        row, _ = _row(f"{Path(path).name}", _generator_at(Path(path)), style_name, photos)
+        row, _ = _row(Path(path).name, _generator_at(Path(path)), style_name, photos)
         rows.append(row)
     _samples_png(style, photos, outputs, ROOT / "docs" / "demo_samples.png")
     data = {"benchmark": "demo_quality", "host": host_facts(), "size": SIZE, "rows": rows}
