@@ -50,7 +50,7 @@ NAIVE = ("naive Optimize.DEFAULT", "naive full int8")
 
 def coverage_text(model: bytes, profile: Any) -> dict[str, Any]:
     """Delegate coverage of a converted model on ``profile``."""
-    from compressor.core.coverage import model_coverage
+    from compressor.core.tflite_coverage import model_coverage
 
     return model_coverage(model, profile).to_dict()
 

@@ -159,7 +159,7 @@ def test_an_op_version_the_edgetpu_compiler_cannot_parse_refuses_the_whole_model
 ):
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from compressor.core.coverage import model_coverage
+    from compressor.core.tflite_coverage import model_coverage
 
     model = build_tiny_cnn()
     context = make_context(tmp_path, model, images_dir, "edgetpu")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from compressor.core.coverage import not_in_op_list, op_coverage
 from compressor.core.gpu_analyzer import gpu_verdict, parse_verdict
+from compressor.core.tflite_coverage import model_coverage
 from compressor.core.tflite_runtime import list_operators
 
 
@@ -27,7 +28,7 @@ def test_reflection_padding_is_gpu_delegated_as_the_analyzer_says(host):
     assert "MIRROR_PAD" in [op.name for op in ops]
     verdict = gpu_verdict(model)
     assert verdict.compatible and not verdict.flagged_ops
-    coverage = op_coverage(ops, host.profiles.resolve("pixel-gpu"), model)
+    coverage = model_coverage(model, host.profiles.resolve("pixel-gpu"))
     assert coverage.fraction == 1.0, coverage.fallback
     assert coverage.to_dict()["analyzer"]["compatible"] is True
     # EdgeTPU has no MIRROR_PAD: the graph is cut there (the rewrite is still to come).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressor.core.coverage import model_coverage
+from compressor.core.tflite_coverage import model_coverage
 from compressor.core.tflite_fold import fold_constants
 from compressor.core.tflite_runtime import TFLiteModel, list_operators
 

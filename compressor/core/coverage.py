@@ -1,4 +1,5 @@
-"""Delegate op coverage of a converted model on a target, from its real operators.
+"""Delegate op coverage of a converted model on a target, from its operators (the rules;
+``compressor.core.tflite_coverage`` reads a ``.tflite`` and asks TensorFlow's analyzer).
 
 For each operator of the ``.tflite``: does the profile's delegate run it? For an
 integer-only target (EdgeTPU) an op also needs int8/uint8 tensors, and the graph is
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compressor.core.op_record import OpRecord
 from compressor.core.profiles import HardwareProfile
-from compressor.core.tflite_runtime import OpRecord
 
 ALL_BUILTINS = "ALL_BUILTINS"
 _INTEGER = {"int8", "uint8"}
@@ -100,19 +101,16 @@ def summarise(verdicts: list[tuple[int, str, str | None]], profile: HardwareProf
 
 
 def op_coverage(
-    ops: list[OpRecord], profile: HardwareProfile, model: bytes | None = None
+    ops: list[OpRecord],
+    profile: HardwareProfile,
+    flagged: frozenset[int] = frozenset(),
+    analyzer: dict | None = None,
 ) -> Coverage:
     """Coverage of the converted model's ``ops`` (in execution order) on ``profile``.
 
-    For a GPU delegate, given the ``model`` bytes, TensorFlow's analyzer is asked too:
-    an op it flags is not delegated, whatever the profile's op list says."""
-    flagged: set[int] = set()
-    verdict = None
-    if model is not None and profile.delegate == "gpu":
-        from compressor.core.gpu_analyzer import gpu_verdict
-
-        verdict = gpu_verdict(model)
-        flagged = set(verdict.flagged_ops)
+    ``flagged`` are ops TensorFlow's GPU analyzer refuses (not delegated, whatever the
+    profile's op list says), and ``analyzer`` its verdict, both from
+    ``compressor.core.tflite_coverage.model_coverage``."""
     verdicts = [
         (
             op.index,
@@ -123,7 +121,7 @@ def op_coverage(
         for op in ops
     ]
     coverage = summarise(verdicts, profile)
-    coverage.analyzer = verdict.to_dict() if verdict else None
+    coverage.analyzer = analyzer
     too_new = version_problem(ops, profile)
     if too_new:
         coverage.refused = too_new
@@ -142,11 +140,3 @@ def version_problem(ops: list[OpRecord], profile: HardwareProfile) -> str | None
                 f"parses up to {limit}, so it refuses the whole model"
             )
     return None
-
-
-def model_coverage(model: bytes, profile: HardwareProfile) -> Coverage:
-    """Coverage of a converted ``.tflite`` on ``profile``, from its real operators (and
-    TensorFlow's GPU analyzer for a GPU delegate)."""
-    from compressor.core.tflite_runtime import list_operators
-
-    return op_coverage(list_operators(model), profile, model)

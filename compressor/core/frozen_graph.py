@@ -18,12 +18,15 @@ from typing import Any
 import numpy as np
 
 from compressor.core.errors import ModelError, error_line
-from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
-
-FROZEN_KEY = "frozen_graph"  # ModelInfo.extra key: the graph's source format
-MIRROR_PADS_KEY = "mirror_pads"  # ModelInfo.extra key: MIRROR_PAD layer -> its paddings
-TFLITE_FORMAT = "float .tflite"  # source formats: this or SAVED_MODEL_FORMAT
-SAVED_MODEL_FORMAT = "SavedModel"
+from compressor.core.model_info import (  # noqa: F401  (re-exported: the graph's facts)
+    FROZEN_KEY,
+    MIRROR_PADS_KEY,
+    SAVED_MODEL_FORMAT,
+    TFLITE_FORMAT,
+    LayerInfo,
+    ModelInfo,
+    TensorSpec,
+)
 
 # TFLite builtin op -> the op kind the cost model and the planner reason about.
 _KIND_BY_OP = {

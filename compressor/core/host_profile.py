@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -78,3 +79,10 @@ def load_or_calibrate(
     temporary.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     temporary.replace(path)
     return profile, True
+
+
+def host_profile_for(registry: Any) -> tuple[HardwareProfile, bool]:
+    """This machine's profile, based on the shipped profile of its architecture in
+    ``registry`` (cached, or calibrated now); the plugin host gives this to the
+    profile registry as its ``host_factory``."""
+    return load_or_calibrate(registry.resolve(base_profile_name()))

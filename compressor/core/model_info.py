@@ -46,6 +46,12 @@ _KIND_BY_CLASS = {
 _WEIGHTED_KINDS = {"conv", "conv_transpose", "depthwise_conv", "separable_conv", "dense"}
 KERAS_BUILTIN_MODULE_PREFIXES = ("keras", "tf_keras", "tensorflow")
 
+# ModelInfo.extra keys of a frozen graph (SavedModel, float .tflite, ONNX), and its formats.
+FROZEN_KEY = "frozen_graph"  # the graph's source format
+MIRROR_PADS_KEY = "mirror_pads"  # MIRROR_PAD layer -> its paddings
+TFLITE_FORMAT = "float .tflite"  # source formats: this or SAVED_MODEL_FORMAT
+SAVED_MODEL_FORMAT = "SavedModel"
+
 
 @dataclass
 class LayerInfo:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compressor.core.coverage import Coverage, not_in_op_list, shape_problem, summarise
-from compressor.core.frozen_graph import FROZEN_KEY
-from compressor.core.model_info import LayerInfo, ModelInfo
+from compressor.core.model_info import FROZEN_KEY, LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile
 
 UNKNOWN = "UNKNOWN"

@@ -6,6 +6,7 @@ an unknown key, a wrong type or a missing field is an error naming the file and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -167,10 +168,15 @@ def parse_profile(text: str, source: str) -> HardwareProfile:
 class ProfileRegistry:
     """Profiles by name: the shipped YAML files plus those plugins register."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, host_factory: Callable[[ProfileRegistry], tuple[HardwareProfile, bool]] | None = None
+    ) -> None:
+        """``host_factory`` makes this machine's profile (``--profile host``): given the
+        registry, it returns the profile and whether it was calibrated just now."""
         self._profiles: dict[str, LoadedProfile] = {}
         self.current_plugin = "compressor"
         self.notices: list[str] = []  # e.g. "calibrated this host's profile"
+        self._host_factory = host_factory
 
     def add_file(self, path: str | Path) -> HardwareProfile:
         """Load a profile YAML file and register it under its ``name``."""
@@ -218,9 +224,9 @@ class ProfileRegistry:
 
     def host_profile(self) -> HardwareProfile:
         """This machine's profile (``--profile host``): cached, or calibrated now."""
-        from compressor.core.host_profile import base_profile_name, load_or_calibrate
-
-        profile, calibrated = load_or_calibrate(self.resolve(base_profile_name()))
+        if self._host_factory is None:
+            raise ProfileError("this registry has no host profile", "use a named profile")
+        profile, calibrated = self._host_factory(self)
         if calibrated:
             self.notices.append(f"calibrated this host's profile ({profile.description})")
         return profile

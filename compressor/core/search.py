@@ -25,13 +25,13 @@ from typing import Any
 from compressor.core.artifact import Artifact
 from compressor.core.constraints import Constraints, Miss, primary_fidelity
 from compressor.core.context import RunContext
-from compressor.core.coverage import model_coverage
 from compressor.core.errors import CompressorError
 from compressor.core.measurement import measure_tflite
 from compressor.core.plan import StageSpec
 from compressor.core.planner import Candidate, PlanningResult
 from compressor.core.runner import StageCache, apply_step
 from compressor.core.strategy import Strategy, StrategyConfig
+from compressor.core.tflite_coverage import model_coverage
 
 # Host latencies within this fraction of each other are the same speed (timing noise).
 LATENCY_NOISE = 0.03

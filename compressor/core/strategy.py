@@ -323,7 +323,7 @@ def check_support(
 ) -> Support:
     """``strategy.supports(...)`` after the checks every strategy shares: a strategy that
     needs Keras layers does not apply to a frozen graph."""
-    from compressor.core.frozen_graph import FROZEN_KEY
+    from compressor.core.model_info import FROZEN_KEY
 
     frozen = info.extra.get(FROZEN_KEY)
     if frozen and not strategy.accepts_frozen_graph:

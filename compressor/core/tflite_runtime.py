@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from compressor.core.errors import ModelError
+from compressor.core.op_record import OpRecord
 
 
 def _interpreter(model: bytes, threads: int | None = None, delegates: bool = True) -> Any:
@@ -145,19 +146,6 @@ def interleaved_latency(
     """Median latency (ms) of each model, measured round-robin (``interleaved_stats``)."""
     stats = interleaved_stats(models, example, threads, rounds, runs)
     return {label: round(value.median_ms, 2) for label, value in stats.items()}
-
-
-@dataclass(frozen=True)
-class OpRecord:
-    """One operator of a ``.tflite``: its builtin name and its tensors' types."""
-
-    index: int
-    name: str
-    input_types: list[str]
-    output_types: list[str]
-    input_roles: list[str]  # "data", "bias" (int32 in int8 models) or "param" (int32 shape/axis)
-    output_shapes: tuple[tuple[int, ...], ...] = ()  # shape signatures; -1 is a dynamic dim
-    version: int = 1  # the op's version in the flatbuffer's operator codes
 
 
 # Which input of an op is its bias (int32 in an int8 model by design).

@@ -7,34 +7,12 @@ Output is in [0, 1] through a sigmoid.
 
 from __future__ import annotations
 
-import tensorflow as tf
 import tf_keras as keras
 
+from compressor.core.instance_norm import InstanceNormalization
 from compressor.models.generator_config import GeneratorConfig
 
 __all__ = ["GeneratorConfig", "InstanceNormalization", "build_generator"]
-
-
-@keras.saving.register_keras_serializable(package="compressor")
-class InstanceNormalization(keras.layers.Layer):
-    """Per-image, per-channel normalisation over height and width, with scale and offset."""
-
-    def __init__(self, epsilon: float = 1e-3, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.epsilon = epsilon
-
-    def build(self, input_shape) -> None:
-        channels = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
-        super().build(input_shape)
-
-    def call(self, inputs):
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
-        return (inputs - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 def _norm(kind: str, name: str) -> keras.layers.Layer:

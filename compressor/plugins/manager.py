@@ -241,7 +241,9 @@ class PluginHost:
     def profiles(self) -> ProfileRegistry:
         """All registered hardware profiles (built on first use)."""
         if self._profiles is None:
-            self._profiles = ProfileRegistry()
+            from compressor.core.host_profile import host_profile_for
+
+            self._profiles = ProfileRegistry(host_profile_for)
             self._call_registration("register_hardware_profiles", self._profiles)
         return self._profiles
 

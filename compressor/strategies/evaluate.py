@@ -13,9 +13,9 @@ from compressor.api import (
     StrategyRegistry,
     hookimpl,
 )
-from compressor.core.coverage import model_coverage
 from compressor.core.measurement import measure_tflite
 from compressor.core.stage_metrics import SAMPLE_IMAGES
+from compressor.core.tflite_coverage import model_coverage
 from compressor.core.tflite_runtime import interleaved_stats
 
 

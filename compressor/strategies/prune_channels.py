@@ -22,7 +22,8 @@ from compressor.api import (
     fine_tune_on_float,
     hookimpl,
 )
-from compressor.core.channels import GROUPS_KEY, prune_channels, scale_info
+from compressor.core.channel_scaling import scale_info
+from compressor.core.channels import GROUPS_KEY, prune_channels
 from compressor.core.measured_constants import measured_curve
 
 
