@@ -27,6 +27,7 @@ from compressor.core.finetune import fine_tune_on_float, self_distill
 from compressor.core.keras_io import clone_keras_model
 from compressor.core.model_info import LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile, ProfileRegistry
+from compressor.core.report_model import Report
 from compressor.core.strategy import (
     REQUIRED_STAGES,
     STAGES,
@@ -51,6 +52,7 @@ __all__ = [
     "PipelineView",
     "PluginError",
     "ProfileRegistry",
+    "Report",
     "RunContext",
     "StageError",
     "Strategy",

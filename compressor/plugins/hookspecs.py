@@ -72,4 +72,6 @@ def on_stage_finished(
 
 @hookspec
 def on_run_finished(context: RunContext, report: dict[str, Any]) -> None:
-    """Called once the run's ``report.json`` is written; ``report`` is its content."""
+    """Called once the run's ``report.json`` is written; ``report`` is its content, already
+    checked against ``compressor.api.Report`` (``Report.model_validate(report)`` gives the
+    typed view)."""
