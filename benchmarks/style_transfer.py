@@ -110,13 +110,15 @@ def teacher_at(size: int, trained: Path | None, work: Path) -> tuple[Any, Path]:
     return model, path
 
 
-def budget_profile(name: str, latency_ms: float, work: Path) -> Path:
-    """A copy of shipped profile ``name`` with a latency budget (real-time variant)."""
+def budget_profile(name: str, latency_ms: float, min_fidelity: float, work: Path) -> Path:
+    """A copy of shipped profile ``name`` with a latency budget and a fidelity floor (the
+    real-time variant)."""
     source = Path(str(resources.files("compressor.hardware_profiles") / f"{name}.yaml"))
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     data["name"] = f"{name}-rt"
     data["description"] = f"{data['description']} — {latency_ms:g} ms budget"
     data.setdefault("budgets", {})["max_latency_ms"] = latency_ms
+    data["budgets"]["min_fidelity"] = min_fidelity
     path = work / "profiles" / f"{name}-rt.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -173,6 +175,9 @@ def main() -> None:
         "2-thread latency / --speedup)",
     )
     parser.add_argument("--speedup", type=float, default=3.0, help="goal for the budget")
+    parser.add_argument(
+        "--rt-min-fidelity", type=float, default=0.90, help="SSIM floor of the -rt runs"
+    )
     parser.add_argument("--profiles", nargs="*", default=list(SHIPPED_PROFILES))
     parser.add_argument(
         "--rt-profiles", nargs="*", default=["x86-cpu"], help="profiles given a budget too"
@@ -221,7 +226,8 @@ def main() -> None:
     )
     budget = args.budget_ms or round(rows[0]["latency_ms_2t"] / args.speedup, 1)
     runs = [(p, p) for p in args.profiles]
-    runs += [(f"{p}-rt", str(budget_profile(p, budget, work))) for p in args.rt_profiles]
+    for name in args.rt_profiles:
+        runs.append((f"{name}-rt", str(budget_profile(name, budget, args.rt_min_fidelity, work))))
     for label, profile in runs:
         result = run_planned(profile, teacher_path, photos, work)
         report = result["report"]
@@ -307,7 +313,8 @@ def main() -> None:
         f"Measured on {host['cpu']} ({host['cores']} cores), {args.size}x{args.size}, "
         f"LiteRT median of {args.runs}; fidelity vs the float Keras teacher on "
         f"{', '.join(HELD_OUT_PHOTOS)}; `-rt` rows add a {budget:g} ms latency budget "
-        f"(the float32 teacher's 2-thread latency / {args.speedup:g}) to the shipped profile. "
+        f"(the float32 teacher's 2-thread latency / {args.speedup:g}) and an SSIM floor of "
+        f"{args.rt_min_fidelity:g} to the shipped profile. "
         "Style dist.: Gram distance to the style image relative to the photo's, in a judge "
         "network no training used (below 1: closer to the style); edge SSIM: SSIM of Sobel "
         "edge maps with the photo (docs/style-transfer.md)."
