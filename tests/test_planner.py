@@ -39,38 +39,47 @@ def test_edgetpu_swaps_instance_norm_for_batch_norm_in_a_generator(host):
     info = default_model_info()
     assert info.has_instance_norm
     result = _plan(host, "edgetpu", info)
-    assert _names(result) == ["norm-swap", "tflite-full-int8", "litert-evaluate"]
-    # it costs fidelity on the estimate (measured norm-swap loss 0.26) and buys ~10x
-    # latency: instance norm's mean/variance math is slow in int8 on the EdgeTPU
+    # Offered for the EdgeTPU: it costs fidelity on the estimate (the measured norm-swap
+    # loss) and buys ~10x latency (instance norm's mean/variance math is slow in int8 on
+    # the EdgeTPU). Whether it is chosen depends on the measured constants: with the demo
+    # trained on HED's VGG16, QAT keeps int8 closer and wins on the fidelity weight.
+    swapped = next(c for c in result.ranked if c.label == "norm-swap -> tflite-full-int8")
     plain = next(c for c in result.ranked if c.label == "tflite-full-int8")
-    assert result.chosen.ssim < plain.ssim
-    assert result.chosen.latency_ms < 0.2 * plain.latency_ms
+    assert swapped.ssim < plain.ssim
+    assert swapped.latency_ms < 0.2 * plain.latency_ms
+    assert result.chosen.score <= swapped.score
     reasons = {r.strategy: r.reason for r in result.rejections}
     assert "only full-integer int8" in reasons["tflite-float16"]
-    assert "instance norm breaks full int8" in result.reasons["distill"]
     # a target that keeps float does not need it
     gpu = {r.strategy: r.reason for r in _plan(host, "pixel-gpu", info).rejections}
     assert gpu["norm-swap"].startswith("not needed")
 
 
 def test_planner_promises_no_qat_gain_it_has_not_measured(host):
-    # QAT's measured loss factor on the demo and its batch-norm twin is 1 (no gain at the
-    # default budget): the plan does not pay for fine-tuning on a promise; the search
-    # tries QAT when post-training int8 misses the floor (tests/test_search.py).
+    # QAT's measured loss factor on batch-norm models is 1 (no gain at the default
+    # budget): the plan does not pay for fine-tuning on a promise; the search tries QAT
+    # when post-training int8 misses the floor (tests/test_search.py). On instance-norm
+    # models a gain was measured (factor < 1), and only there does the plan add QAT.
+    from compressor.core.measured_constants import measured
+
+    result = _plan(host, "edgetpu", model_info_from_keras(build_tiny_cnn()))
+    assert _names(result) == ["tflite-full-int8", "litert-evaluate"]
+    reasons = {r.strategy: r.reason for r in result.rejections}
+    assert reasons["tfmot-qat"] == "feasible, no predicted effect: ties with the chosen pipeline"
+    qat = next(c for c in result.ranked if c.step("qat"))
+    assert qat.ssim == result.chosen.ssim and qat.fine_tune_stages == 1
     info = default_model_info()
     info.name = "someone_elses_model"  # not a compressor generator: no norm swap
     for layer in info.layers:
         layer.name = f"x_{layer.name}"
     info.extra = {}
-    for model in (info, model_info_from_keras(build_tiny_cnn())):
-        result = _plan(host, "edgetpu", model)
-        assert _names(result) == ["tflite-full-int8", "litert-evaluate"]
-        reasons = {r.strategy: r.reason for r in result.rejections}
-        assert reasons["tfmot-qat"] == (
-            "feasible, no predicted effect: ties with the chosen pipeline"
-        )
-        qat = next(c for c in result.ranked if c.step("qat"))
-        assert qat.ssim == result.chosen.ssim and qat.fine_tune_stages == 1
+    instance_norm = _plan(host, "edgetpu", info)
+    plain = next(c for c in instance_norm.ranked if c.label == "tflite-full-int8")
+    with_qat = next(c for c in instance_norm.ranked if c.label == "tfmot-qat -> tflite-full-int8")
+    if measured("qat_loss_scale_instance_norm") < 1.0:
+        assert with_qat.ssim > plain.ssim and instance_norm.chosen is with_qat
+    else:
+        assert with_qat.ssim == plain.ssim and instance_norm.chosen is plain
 
 
 @pytest.mark.parametrize("profile", ["x86-cpu", "pixel-cpu"])
