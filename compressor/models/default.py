@@ -51,7 +51,7 @@ def default_model_name(input_size: int | None = None) -> str:
     return (
         f"built-in demo style generator (width {config.width:g}, {config.residual_blocks} "
         f"blocks, {config.norm} norm, {config.input_size}x{config.input_size}; "
-        f"trained with VGG19 {demo_record()['loss_network']})"
+        f"trained with {demo_record()['loss_network']})"
     )
 
 
