@@ -127,6 +127,13 @@ def _distill_into(
     )
 
 
+def _under_latency_budget(profile) -> Support:
+    """Students trade fidelity for speed: offered only where a latency budget asks."""
+    if profile.budgets.max_latency_ms is None:
+        return Support.not_needed(f"not needed: {profile.name} sets no latency budget")
+    return Support.yes()
+
+
 def _teacher_config(info: ModelInfo) -> GeneratorConfig | None:
     return generator_config_from_info(info)
 
@@ -208,9 +215,7 @@ class StudentDistill(Strategy):
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
         if _teacher_config(info) is None:
             return Support.no("only compressor generators have a student family")
-        if profile.budgets.max_latency_ms is None:
-            return Support.not_needed(f"not needed: {profile.name} sets no latency budget")
-        return Support.yes()
+        return _under_latency_budget(profile)
 
     def _student(self, info: ModelInfo, params: dict[str, Any]) -> GeneratorConfig:
         config = self.Config.model_validate(params)
@@ -281,9 +286,7 @@ class CutStudent(Strategy):
         teacher = _teacher_config(info)
         if teacher is None or teacher.depthwise:
             return Support.no("only generators with plain residual convs can be cut")
-        if profile.budgets.max_latency_ms is None:
-            return Support.not_needed(f"not needed: {profile.name} sets no latency budget")
-        return Support.yes()
+        return _under_latency_budget(profile)
 
     def _student(self, teacher: GeneratorConfig, params: dict[str, Any]) -> GeneratorConfig:
         config = self.Config.model_validate(params)
