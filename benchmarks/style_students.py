@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from benchmarks.style_transfer import (  # noqa: E402
     HELD_OUT_PHOTOS,
     StyleScorer,
     prepare_demo_data,
+    run_planned,
     skimage_file,
     teacher_at,
 )
@@ -44,16 +44,10 @@ from benchmarks.style_transfer import (  # noqa: E402
 
 def _run_plan(name: str, stages: list[dict[str, Any]], teacher: Path, photos: Path, work: Path):
     """`compressor run` with a given plan on x86-cpu; returns (report, .tflite bytes)."""
-    from compressor.core.job import run_job
-    from compressor.plugins.manager import get_host
-
     plan = work / f"{name}.yaml"
     plan.write_text(yaml.safe_dump({"profile": "x86-cpu", "stages": stages}), encoding="utf-8")
-    output = work / "runs" / name
-    if output.exists():
-        shutil.rmtree(output)
-    run_dir, report = run_job(get_host(), None, plan, teacher, photos, output)
-    return report, (run_dir / "model.tflite").read_bytes()
+    result = run_planned(None, teacher, photos, work, plan)
+    return result["report"], result["tflite"]
 
 
 def main() -> None:

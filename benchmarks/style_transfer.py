@@ -143,16 +143,23 @@ class StyleScorer:
         return style_scores(self.judge, outputs, photos)
 
 
-def run_planned(profile: str, teacher_path: Path, photos: Path, work: Path) -> dict[str, Any]:
-    """`compressor run` in-process; returns the report and the `.tflite` bytes."""
+def run_planned(
+    profile: str | None,
+    teacher_path: Path,
+    photos: Path,
+    work: Path,
+    plan: Path | None = None,
+) -> dict[str, Any]:
+    """`compressor run` in-process (planned for ``profile``, or with the given ``plan``);
+    returns the report, the `.tflite` bytes and the seconds it took."""
     from compressor.core.job import run_job
     from compressor.plugins.manager import get_host
 
-    output = work / "runs" / Path(profile).stem
+    output = work / "runs" / Path(plan or profile or "run").stem
     if output.exists():
         shutil.rmtree(output)
     start = time.perf_counter()
-    run_dir, report = run_job(get_host(), profile, None, teacher_path, photos, output)
+    run_dir, report = run_job(get_host(), profile, plan, teacher_path, photos, output)
     return {
         "report": report,
         "tflite": (run_dir / "model.tflite").read_bytes(),
