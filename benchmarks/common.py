@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.conversion import convert_keras
 from compressor.core.fidelity import compare_outputs
-from compressor.core.measurement import gzip_size, weight_zero_fraction
-from compressor.core.tflite_runtime import TFLiteModel, measure_latency
+from compressor.litert.conversion import convert_keras
+from compressor.litert.measurement import gzip_size, weight_zero_fraction
+from compressor.litert.tflite_runtime import TFLiteModel, measure_latency
 
 ROOT = Path(__file__).resolve().parent.parent
 

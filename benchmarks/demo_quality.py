@@ -35,8 +35,8 @@ def _generator_at(path: Path | None) -> Any:
     """A demo-shaped generator at 256² with the weights of ``path`` (default: shipped)."""
     from dataclasses import replace
 
-    from compressor.core.keras_io import load_keras_model
     from compressor.core.model_info import model_info_from_keras
+    from compressor.ingest.keras_io import load_keras_model
     from compressor.models.default import build_default_model
     from compressor.models.generator import InstanceNormalization, build_generator
     from compressor.models.generator_spec import generator_config_from_info

@@ -1,5 +1,5 @@
 """Measure the constants the planner's estimates use and write them, with host and date,
-to ``compressor/core/planner_constants.json`` (read by the strategies' ``estimate``).
+to ``compressor/planning/planner_constants.json`` (read by the strategies' ``estimate``).
 
 Every value is measured here on the shipped demo generator (instance norm, 128×128) or
 its batch-norm twin, on scikit-image's bundled photos split by file: calibration and
@@ -33,11 +33,10 @@ OUTPUT = ROOT / "compressor" / "core" / "planner_constants.json"
 
 
 def _context(model: Any, images: Any, profile: str) -> Any:
-    from compressor.core.context import RunContext
     from compressor.core.model_info import model_info_from_keras
-    from compressor.plugins.manager import get_host
+    from compressor.engine.plugin_host import get_host
 
-    return RunContext(
+    return get_host().run_context(
         profile=get_host().profiles.resolve(profile),
         run_dir=Path(tempfile.mkdtemp(prefix="constants-")),
         float_model=model,
@@ -51,7 +50,7 @@ def _apply(name: str, artifact: Any, context: Any, **params: Any) -> Any:
     update the context's model facts; the next measurement must start from the original)."""
     from dataclasses import replace
 
-    from compressor.plugins.manager import get_host
+    from compressor.engine.plugin_host import get_host
 
     strategy = get_host().strategies.get(name)
     fresh = replace(context, model_info=context.original_model_info, notes=[])
@@ -60,7 +59,7 @@ def _apply(name: str, artifact: Any, context: Any, **params: Any) -> Any:
 
 def _held_out_ssim(tflite: bytes, context: Any) -> float:
     from compressor.core.fidelity import ssim
-    from compressor.core.tflite_runtime import TFLiteModel
+    from compressor.litert.tflite_runtime import TFLiteModel
 
     images = context.images.evaluation
     return ssim(context.float_outputs("evaluation"), TFLiteModel(tflite).predict(images))
@@ -71,7 +70,7 @@ def _loss(tflite: bytes, context: Any) -> float:
 
 
 def _gzip(data: bytes) -> int:
-    from compressor.core.measurement import gzip_size
+    from compressor.litert.measurement import gzip_size
 
     return gzip_size(data)
 
@@ -108,8 +107,8 @@ def norm_passes() -> dict[str, Any]:
     """Operators the converter emits for one instance-norm layer (its memory passes)."""
     import tf_keras as keras
 
-    from compressor.core.conversion import convert_keras
-    from compressor.core.tflite_runtime import list_operators
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.tflite_runtime import list_operators
     from compressor.models.generator import InstanceNormalization
 
     inputs = keras.Input((16, 16, 8))

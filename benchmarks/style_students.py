@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("COMPRESSOR_OFFLINE", "1")
     from compressor.core.datasets import images_from_paths
-    from compressor.core.tflite_runtime import interleaved_latency
+    from compressor.litert.tflite_runtime import interleaved_latency
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

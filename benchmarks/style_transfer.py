@@ -37,7 +37,7 @@ from benchmarks.common import (  # noqa: E402
     replace_section,
     write_json,
 )
-from compressor.core.tflite_runtime import interleaved_latency  # noqa: E402
+from compressor.litert.tflite_runtime import interleaved_latency  # noqa: E402
 
 TRAIN_PHOTOS = (
     "astronaut.png",
@@ -95,7 +95,7 @@ def train_demo(work: Path) -> tuple[Path, float | None]:
 
 def teacher_at(size: int, trained: Path | None, work: Path) -> tuple[Any, Path]:
     """The trained generator rebuilt at ``size`` and saved (run_job takes a path)."""
-    from compressor.core.keras_io import load_keras_model
+    from compressor.ingest.keras_io import load_keras_model
     from compressor.models.default import build_default_model, demo_config
     from compressor.models.generator import InstanceNormalization, build_generator
 
@@ -152,8 +152,8 @@ def run_planned(
 ) -> dict[str, Any]:
     """`compressor run` in-process (planned for ``profile``, or with the given ``plan``);
     returns the report, the `.tflite` bytes and the seconds it took."""
-    from compressor.core.job import run_job
-    from compressor.plugins.manager import get_host
+    from compressor.engine.job import run_job
+    from compressor.engine.plugin_host import get_host
 
     output = work / "runs" / Path(plan or profile or "run").stem
     if output.exists():

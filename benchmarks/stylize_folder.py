@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads")
     args = parser.parse_args()
-    from compressor.core.conversion import convert_keras
+    from compressor.litert.conversion import convert_keras
     from compressor.models.default import build_default_model
     from compressor.style.pipeline import stylize_folder
     from compressor.style.stylize import load_generator

@@ -41,7 +41,7 @@ from benchmarks.common import (  # noqa: E402
     replace_section,
     write_json,
 )
-from compressor.core.tflite_runtime import interleaved_latency  # noqa: E402
+from compressor.litert.tflite_runtime import interleaved_latency  # noqa: E402
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
 MODELS = ("generator", "texture_classifier", "denoiser", "mobilenet_v2")
@@ -50,7 +50,7 @@ NAIVE = ("naive Optimize.DEFAULT", "naive full int8")
 
 def coverage_text(model: bytes, profile: Any) -> dict[str, Any]:
     """Delegate coverage of a converted model on ``profile``."""
-    from compressor.core.tflite_coverage import model_coverage
+    from compressor.litert.tflite_coverage import model_coverage
 
     return model_coverage(model, profile).to_dict()
 
@@ -59,8 +59,8 @@ def run_planned(
     profile: str, model_path: Path, data: Path | None, work: Path
 ) -> tuple[bytes, dict[str, Any]]:
     """`compressor run` in-process (plan search on, default constraints)."""
-    from compressor.core.job import run_job
-    from compressor.plugins.manager import get_host
+    from compressor.engine.job import run_job
+    from compressor.engine.plugin_host import get_host
 
     output = work / "runs" / f"{profile}-{model_path.stem}"
     if output.exists():
@@ -101,14 +101,14 @@ def verdict(entry: dict[str, Any], floor: float, host_target: bool) -> str:
 def estimate_accuracy(families: list[Any], runs: int) -> list[dict[str, Any]]:
     """Calibrate x86-cpu on this host, then compare the cost model's estimate with the
     measured LiteRT latency (2 threads) of each model at each CPU precision."""
-    from compressor.core.calibration import fit_profile, measure_workloads
-    from compressor.core.conversion import convert_keras
-    from compressor.core.cost_model import estimate_latency_ms
     from compressor.core.datasets import load_builtin_samples
     from compressor.core.host import host_cpu
     from compressor.core.model_info import model_info_from_keras
-    from compressor.core.tflite_runtime import measure_latency
-    from compressor.plugins.manager import get_host
+    from compressor.engine.calibration import fit_profile, measure_workloads
+    from compressor.engine.plugin_host import get_host
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.tflite_runtime import measure_latency
+    from compressor.planning.cost_model import estimate_latency_ms
 
     shipped = get_host().profiles.resolve("x86-cpu")
     precisions = ["float32", "float16", "dynamic_int8", "int8"]
@@ -158,8 +158,8 @@ def main() -> None:
         return
     from benchmarks.families import build_families
     from compressor.core.constraints import primary_fidelity
-    from compressor.core.job import load_images
-    from compressor.plugins.manager import get_host
+    from compressor.engine.job import load_images
+    from compressor.engine.plugin_host import get_host
 
     host = get_host()
     work = args.work

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
+from compressor.core.datasets import ImageSet
 from compressor.core.errors import CompressorError, PluginError, StageError
 from compressor.core.finetune import fine_tune_on_float, self_distill
-from compressor.core.keras_io import clone_keras_model
-from compressor.core.model_info import LayerInfo, ModelInfo
+from compressor.core.model_info import LayerInfo, ModelInfo, model_info_from_keras
 from compressor.core.profiles import HardwareProfile, ProfileRegistry
-from compressor.core.report_model import Report
 from compressor.core.strategy import (
     REQUIRED_STAGES,
     STAGES,
@@ -38,7 +37,9 @@ from compressor.core.strategy import (
     StrategyRegistry,
     Support,
 )
+from compressor.ingest.keras_io import clone_keras_model
 from compressor.plugins import hookimpl
+from compressor.reports.report_model import Report
 
 __all__ = [
     "REQUIRED_STAGES",
@@ -47,6 +48,7 @@ __all__ = [
     "CompressorError",
     "Estimate",
     "HardwareProfile",
+    "ImageSet",
     "LayerInfo",
     "ModelInfo",
     "PipelineView",
@@ -62,5 +64,6 @@ __all__ = [
     "clone_keras_model",
     "fine_tune_on_float",
     "hookimpl",
+    "model_info_from_keras",
     "self_distill",
 ]

@@ -15,7 +15,7 @@ os.environ["COMPRESSOR_OFFLINE"] = "1"  # nothing downloads weights during tests
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import compressor  # noqa: E402,F401  (sets the Keras 2 switch before TF loads)
-from compressor.plugins.manager import PluginHost, reset_host  # noqa: E402
+from compressor.engine.plugin_host import PluginHost, reset_host  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def every_report_json_validates(tmp_path_factory):
     the CLI) is re-read and checked against the report schema."""
     import json
 
-    from compressor.core.report_model import validate_report
+    from compressor.reports.report_model import validate_report
 
     yield
     reports = sorted(tmp_path_factory.getbasetemp().rglob("report.json"))
@@ -235,14 +235,13 @@ def invoke_cli(*args: str) -> subprocess.CompletedProcess:
 
 def make_context(tmp_path: Path, model, images_dir: Path, profile_name: str = "x86-cpu"):
     """A RunContext around ``model`` with images from ``images_dir``."""
-    from compressor.core.context import RunContext
     from compressor.core.datasets import load_image_folder
     from compressor.core.model_info import model_info_from_keras
 
     host = PluginHost(load_entrypoints=False)
     info = model_info_from_keras(model)
     images = load_image_folder(images_dir, info.input_image_shape, crops_per_image=3)
-    return RunContext(
+    return host.run_context(
         profile=host.profiles.resolve(profile_name),
         run_dir=tmp_path,
         float_model=model,

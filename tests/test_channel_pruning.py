@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
-from compressor.core.channel_scaling import scale_info
 from compressor.core.channels import GROUPS_KEY, find_channel_groups, prune_channels
 from compressor.core.model_info import model_info_from_keras
-from compressor.core.planner import plan_pipeline
 from compressor.models.default import default_model_info
 from compressor.models.generator import GeneratorConfig, build_generator
+from compressor.planning.channel_scaling import scale_info
+from compressor.planning.planner import plan_pipeline
 from tests.conftest import build_tiny_cnn, make_context
 
 

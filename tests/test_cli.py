@@ -151,7 +151,7 @@ def test_edgetpu_run_gives_integer_only_tflite(tmp_path, saved_cnn, images_dir):
     assert yaml.safe_load(plan.read_text())["stages"][-2]["strategy"] == "tflite-full-int8"
     run_ok(out, "--profile", "edgetpu", "--model", str(saved_cnn), "--data", str(images_dir))
     report = _run_dir_is_valid(out)
-    from compressor.core.tflite_runtime import list_operators
+    from compressor.litert.tflite_runtime import list_operators
 
     assert_integer_only(list_operators((out / report["artifact"]).read_bytes()))
 
@@ -187,9 +187,9 @@ def test_edited_plan_runs_with_model_and_data(tmp_path, saved_cnn, images_dir):
     # Sparsity shrinks gzip at equal precision: the same model, unpruned, full int8.
     import tf_keras as keras
 
-    from compressor.core.conversion import convert_keras
     from compressor.core.datasets import load_image_folder
-    from compressor.core.measurement import gzip_size, weight_zero_fraction
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.measurement import gzip_size, weight_zero_fraction
 
     dense = convert_keras(
         keras.models.load_model(saved_cnn),
@@ -277,8 +277,8 @@ def test_piped_output_honours_columns():
 def test_tables_at_80_columns_break_no_word_and_why_lines_name_whole_pipelines(host):
     """Every pipeline label of the plan's tables appears whole (wrapped at spaces, never
     inside a token such as prune-channels(0.75,4)), and no line exceeds 80 columns."""
-    from compressor.core.planner import plan_pipeline
     from compressor.models.default import default_model_info
+    from compressor.planning.planner import plan_pipeline
 
     result = run_cli("plan", "--profile", "pixel-gpu", env_extra={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr

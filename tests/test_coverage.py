@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
-from compressor.core.coverage import op_coverage
 from compressor.core.fidelity import psnr_db
 from compressor.core.model_info import model_info_from_keras
-from compressor.core.op_prediction import predict_coverage, predict_ops
-from compressor.core.planner import plan_pipeline
-from compressor.core.tflite_runtime import list_operators
+from compressor.litert.tflite_runtime import list_operators
 from compressor.models.default import default_model_info
+from compressor.planning.coverage import op_coverage
+from compressor.planning.op_prediction import predict_coverage, predict_ops
+from compressor.planning.planner import plan_pipeline
 from tests.conftest import build_tiny_classifier, build_tiny_cnn, build_tiny_generator, make_context
 
 
@@ -159,7 +159,7 @@ def test_an_op_version_the_edgetpu_compiler_cannot_parse_refuses_the_whole_model
 ):
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from compressor.core.tflite_coverage import model_coverage
+    from compressor.litert.tflite_coverage import model_coverage
 
     model = build_tiny_cnn()
     context = make_context(tmp_path, model, images_dir, "edgetpu")
@@ -180,7 +180,7 @@ def test_an_op_version_the_edgetpu_compiler_cannot_parse_refuses_the_whole_model
 def test_a_run_whose_result_the_edgetpu_compiler_refuses_says_so(host, tmp_path, images_dir):
     import tf_keras as keras
 
-    from compressor.core.job import SearchOptions, run_job
+    from compressor.engine.job import SearchOptions, run_job
 
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inputs)

@@ -120,7 +120,7 @@ def test_model_info_counts_macs_and_kinds():
 
 
 def test_default_model_is_the_trained_demo_at_any_input_size():
-    from compressor.core.keras_io import load_keras_model
+    from compressor.ingest.keras_io import load_keras_model
     from compressor.models.default import demo_path, demo_record
     from compressor.models.generator import InstanceNormalization
 
@@ -141,7 +141,7 @@ def test_dynamic_input_model_is_fixed_flat_with_input_size(tmp_path, host):
     import tf_keras as keras
 
     from compressor.core.errors import ModelError
-    from compressor.core.job import load_model
+    from compressor.engine.job import load_model
 
     inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)

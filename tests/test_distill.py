@@ -8,10 +8,10 @@ import yaml
 from compressor.core.artifact import Artifact
 from compressor.core.fidelity import psnr_db
 from compressor.core.model_info import model_info_from_keras
-from compressor.core.planner import plan_pipeline
 from compressor.core.profiles import builtin_profile_paths, load_profile_file
 from compressor.models.default import default_model_info
 from compressor.models.generator import GeneratorConfig, build_generator
+from compressor.planning.planner import plan_pipeline
 from compressor.style.distill import distill, recalibrate_batch_norm
 from tests.conftest import build_tiny_generator, make_context
 

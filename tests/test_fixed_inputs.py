@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from compressor.core.errors import CompressorError, ModelError
-from compressor.core.fixed_inputs import fix_keras_inputs, fix_tflite_inputs, parse_fixed_inputs
-from compressor.core.job import SearchOptions, load_model, run_job
-from compressor.core.tflite_runtime import TFLiteModel, list_operators
+from compressor.engine.job import SearchOptions, load_model, run_job
+from compressor.ingest.fixed_inputs import fix_keras_inputs, fix_tflite_inputs, parse_fixed_inputs
+from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 from tests.conftest import assert_integer_only, invoke_cli
 
 STYLE = [0.2, -0.4, 0.9, 0.1]

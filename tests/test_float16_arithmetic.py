@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressor.core.float16_arithmetic import float16_outputs
-from compressor.core.measurement import measure_tflite
+from compressor.litert.float16_arithmetic import float16_outputs
+from compressor.litert.measurement import measure_tflite
 from tests.conftest import build_tiny_generator, make_context
 
 
@@ -39,7 +39,7 @@ def test_float16_emulation_overflows_where_float32_does_not():
 
 
 def test_pixel_gpu_fidelity_is_measured_in_float16(tmp_path, images_dir):
-    from compressor.core.conversion import convert_keras
+    from compressor.litert.conversion import convert_keras
 
     model = _overflowing_model()
     tflite = convert_keras(model, "float32")

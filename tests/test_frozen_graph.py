@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from compressor.core.errors import CompressorError, ModelError
-from compressor.core.frozen_graph import load_frozen_graph, model_info_from_tflite
-from compressor.core.job import SearchOptions, load_model, run_job
-from compressor.core.onnx_import import convert_onnx
-from compressor.core.planner import plan_pipeline
-from compressor.core.tflite_runtime import TFLiteModel, list_operators
+from compressor.engine.job import SearchOptions, load_model, run_job
+from compressor.ingest.onnx_import import convert_onnx
+from compressor.litert.frozen_graph import load_frozen_graph, model_info_from_tflite
+from compressor.litert.tflite_runtime import TFLiteModel, list_operators
+from compressor.planning.planner import plan_pipeline
 from tests.conftest import build_tiny_cnn
 from tests.onnx_export import export_keras3_to_onnx
 from tests.test_keras3_input import build_keras3_model
@@ -109,7 +109,7 @@ def test_frozen_graph_runs_on_every_profile(
 
 
 def test_already_quantized_tflite_is_refused_in_one_line(tmp_path):
-    from compressor.core.conversion import convert_keras
+    from compressor.litert.conversion import convert_keras
 
     samples = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
     path = tmp_path / "quantized.tflite"
@@ -127,7 +127,7 @@ def test_broken_onnx_and_plain_folders_get_a_clear_error(host, tmp_path, monkeyp
         load_model(onnx, host, None)
     assert "onnx2tf cannot convert it" in caught.value.message
     assert "\n" not in caught.value.message
-    monkeypatch.setattr("compressor.core.onnx_import.onnx2tf_version", lambda: None)
+    monkeypatch.setattr("compressor.ingest.onnx_import.onnx2tf_version", lambda: None)
     with pytest.raises(CompressorError) as caught:
         load_model(onnx, host, None)
     assert "compressor[onnx]" in caught.value.hint
@@ -155,7 +155,7 @@ def test_float_tflite_gets_float16_weights_from_ai_edge_quantizer(host, frozen_f
     ops = list_operators(out.tflite_bytes)
     assert out.facts["precision"] == "float16"
     assert any(op.name == "DEQUANTIZE" and op.input_types == ["float16"] for op in ops)
-    from compressor.core.tflite_runtime import constant_tensors
+    from compressor.litert.tflite_runtime import constant_tensors
 
     def weight_bytes(model: bytes) -> int:
         return sum(t.nbytes for t in constant_tensors(model) if t.dtype.kind == "f")

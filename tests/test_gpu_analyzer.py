@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from compressor.core.coverage import not_in_op_list, op_coverage
-from compressor.core.gpu_analyzer import gpu_verdict, parse_verdict
-from compressor.core.tflite_coverage import model_coverage
-from compressor.core.tflite_runtime import list_operators
+from compressor.litert.gpu_analyzer import gpu_verdict, parse_verdict
+from compressor.litert.tflite_coverage import model_coverage
+from compressor.litert.tflite_runtime import list_operators
+from compressor.planning.coverage import not_in_op_list, op_coverage
 
 
 def _reflect_pad_tflite() -> bytes:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from compressor.core.errors import ModelError
-from compressor.core.job import SearchOptions, run_job
-from compressor.core.keras_io import is_keras3_file, load_user_model
-from compressor.core.plan import Plan, StageSpec
-from compressor.core.tflite_runtime import list_operators
+from compressor.engine.job import SearchOptions, run_job
+from compressor.ingest.keras_io import is_keras3_file, load_user_model
+from compressor.litert.tflite_runtime import list_operators
+from compressor.planning.plan import Plan, StageSpec
 from tests.conftest import assert_integer_only, build_tiny_cnn
 
 

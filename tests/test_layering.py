@@ -1,5 +1,5 @@
-"""The architecture, checked: no import cycles, planning free of TensorFlow and LiteRT,
-the core never importing a strategy plugin."""
+"""The architecture, checked: packages in layers (no package imports one above it), no
+import cycles, planning free of TensorFlow and LiteRT, no plugin importing the engine."""
 
 from __future__ import annotations
 
@@ -9,26 +9,37 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "compressor"
-PLANNING = (
-    "compressor.core.plan",
-    "compressor.core.planner",
-    "compressor.core.cost_model",
-    "compressor.core.op_prediction",
-    "compressor.core.coverage",
-    "compressor.core.constraints",
-    "compressor.core.profiles",
-    "compressor.core.resolution",
-    "compressor.core.channel_scaling",
+# Packages from the bottom up: a module may import its own package and lower layers only.
+LAYERS = (
+    ("compressor", "compressor.core", "compressor.plugins"),  # domain + plugin contract
+    ("compressor.planning",),  # TF-free planning
+    ("compressor.litert", "compressor.reports"),  # LiteRT adapters; the typed report
+    ("compressor.ingest",),  # users' models in
+    ("compressor.api", "compressor.models", "compressor.strategies", "compressor.style"),
+    ("compressor.engine",),  # run engine and use cases: drives the plugins
+    ("compressor.cli", "compressor.testing", "compressor.__main__"),
 )
-LITERT_ADAPTERS = (
-    "compressor.core.tflite_runtime",
-    "compressor.core.tflite_fold",
-    "compressor.core.tflite_coverage",
-    "compressor.core.gpu_analyzer",
-    "compressor.core.conversion",
-    "compressor.core.measurement",
-    "compressor.core.frozen_graph",
+PLANNING = tuple(
+    ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for p in sorted((PACKAGE / "planning").glob("*.py"))
+    if p.name != "__init__.py"
+) + ("compressor.core.constraints", "compressor.core.profiles")
+LITERT_ADAPTERS = tuple(
+    ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for p in sorted((PACKAGE / "litert").glob("*.py"))
+    if p.name != "__init__.py"
 )
+
+
+def _layer(module: str) -> int:
+    """Index in LAYERS of the package ``module`` belongs to (longest prefix)."""
+    best, found = -1, None
+    for index, packages in enumerate(LAYERS):
+        for package in packages:
+            if (module == package or module.startswith(package + ".")) and len(package) > best:
+                best, found = len(package), index
+    assert found is not None, f"{module} is in no layer: add its package to LAYERS"
+    return found
 
 
 def _imports() -> dict[str, set[str]]:
@@ -66,17 +77,35 @@ def test_no_module_imports_itself_back_through_others():
             visit(module, [])
 
 
-def test_core_never_imports_a_strategy_plugin():
+def test_packages_import_only_their_own_layer_and_below():
+    """core <- planning <- litert/reports <- ingest <- plugins <- engine <- cli: no
+    package imports one above it, lazily or not (so no cycle between packages)."""
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in _imports().items()
+        for target in targets
+        if _layer(target) > _layer(module)
+    ]
+    assert not upward, "\n".join(sorted(upward))
+
+
+def test_no_plugin_imports_the_engine_and_core_imports_no_plugin():
     graph = _imports()
     for module, targets in graph.items():
-        if not module.startswith("compressor.core."):
-            continue
-        plugin_packages = ("compressor.strategies", "compressor.style")
-        plugins = {t for t in targets if t.startswith(plugin_packages)}
-        assert not plugins, (module, plugins)
+        if module.startswith(("compressor.strategies", "compressor.style", "compressor.models")):
+            assert not {t for t in targets if t.startswith("compressor.engine")}, module
+        if module.startswith(("compressor.core", "compressor.planning", "compressor.litert")):
+            plugins = {
+                t for t in targets if t.startswith(("compressor.strategies", "compressor.style"))
+            }
+            assert not plugins, (module, plugins)
         # the one use case that knows the built-in demo model
         models = {t for t in targets if t.startswith("compressor.models")}
-        assert not models or module == "compressor.core.job", (module, models)
+        assert (
+            not models
+            or not module.startswith("compressor.engine")
+            or module == ("compressor.engine.job")
+        ), (module, models)
 
 
 def test_planning_imports_neither_tensorflow_nor_litert():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from compressor.core.job import run_job
+from compressor.engine.job import run_job
+from compressor.engine.plugin_host import PluginHost
 from compressor.plugins import hookimpl
-from compressor.plugins.manager import PluginHost
 
 
 class Observer:

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compressor.core.frozen_graph import MIRROR_PADS_KEY, model_info_from_tflite
-from compressor.core.job import SearchOptions, load_model, run_job
-from compressor.core.mirror_pad_rewrite import rewrite_mirror_pads
-from compressor.core.op_prediction import predict_coverage
-from compressor.core.planner import plan_pipeline
-from compressor.core.tflite_runtime import TFLiteModel, list_operators
+from compressor.engine.job import SearchOptions, load_model, run_job
+from compressor.litert.frozen_graph import MIRROR_PADS_KEY, model_info_from_tflite
+from compressor.litert.mirror_pad_rewrite import rewrite_mirror_pads
+from compressor.litert.tflite_runtime import TFLiteModel, list_operators
+from compressor.planning.op_prediction import predict_coverage
+from compressor.planning.planner import plan_pipeline
 
 
 def build_reflect_padded_net():

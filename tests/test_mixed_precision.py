@@ -7,7 +7,7 @@ from compressor.core.artifact import Artifact
 from compressor.core.fidelity import ssim
 from compressor.core.model_info import model_info_from_keras
 from compressor.core.strategy import PipelineView
-from compressor.core.tflite_runtime import TFLiteModel, list_operators
+from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 from tests.conftest import build_sensitive_cnn, make_context
 
 

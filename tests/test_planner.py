@@ -10,10 +10,10 @@ import yaml
 
 from compressor.core.errors import PlanError
 from compressor.core.model_info import model_info_from_keras
-from compressor.core.plan import load_plan, resolve_plan_steps
-from compressor.core.planner import plan_pipeline, to_plan
 from compressor.core.profiles import builtin_profile_paths, load_profile_file
 from compressor.models.default import default_model_info
+from compressor.planning.plan import load_plan, resolve_plan_steps
+from compressor.planning.planner import plan_pipeline, to_plan
 from tests.conftest import build_tiny_cnn
 
 
@@ -60,7 +60,7 @@ def test_planner_promises_no_qat_gain_it_has_not_measured(host):
     # budget): the plan does not pay for fine-tuning on a promise; the search tries QAT
     # when post-training int8 misses the floor (tests/test_search.py). On instance-norm
     # models a gain was measured (factor < 1), and only there does the plan add QAT.
-    from compressor.core.measured_constants import measured
+    from compressor.planning.measured_constants import measured
 
     result = _plan(host, "edgetpu", model_info_from_keras(build_tiny_cnn()))
     assert _names(result) == ["tflite-full-int8", "litert-evaluate"]
@@ -256,8 +256,8 @@ def test_fold_batchnorm_is_not_planned_automatically(host):
 
 
 def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path):
-    from compressor.core.job import run_job
-    from compressor.core.plan import Plan, StageSpec
+    from compressor.engine.job import run_job
+    from compressor.planning.plan import Plan, StageSpec
 
     plan = Plan(
         profile="x86-cpu",

@@ -7,9 +7,9 @@ import pytest
 
 from compressor.api import Estimate, Strategy, StrategyConfig, Support, hookimpl
 from compressor.core.errors import PlanError, StageError
-from compressor.core.plan import Plan, StageSpec
-from compressor.core.planner import plan_pipeline
 from compressor.models.default import default_model_info
+from compressor.planning.plan import Plan, StageSpec
+from compressor.planning.planner import plan_pipeline
 from tests.conftest import invoke_cli
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
@@ -72,7 +72,7 @@ def test_a_raising_planning_method_drops_only_that_strategy(plugin_host, method)
 def test_a_raising_apply_fails_the_stage_naming_plugin_and_strategy(
     plugin_host, tmp_path, images_dir
 ):
-    from compressor.core.job import SearchOptions, run_job
+    from compressor.engine.job import SearchOptions, run_job
 
     plugin_host.add_plugin(_plugin_with("none"), "fragile-plugin")
     plan = Plan(
@@ -103,7 +103,7 @@ def test_a_plugin_failing_to_register_is_warned_about_and_named_for_unknown_stra
     with pytest.raises(PlanError) as caught:
         plugin_host.strategies.get("tflite-float61")
     assert "did you mean tflite-float16" in caught.value.hint
-    monkeypatch.setattr("compressor.plugins.manager._HOST", plugin_host)
+    monkeypatch.setattr("compressor.engine.plugin_host._HOST", plugin_host)
     result = invoke_cli("plan", "--profile", "edgetpu")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
@@ -131,7 +131,7 @@ def test_hooks_run_through_pluggy_tryfirst_first(plugin_host):
 
 
 def test_trace_env_prints_hook_calls(monkeypatch, capsys):
-    from compressor.plugins.manager import PluginHost
+    from compressor.engine.plugin_host import PluginHost
 
     monkeypatch.setenv("COMPRESSOR_TRACE_HOOKS", "1")
     host = PluginHost(load_entrypoints=False)

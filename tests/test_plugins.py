@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from compressor.core.strategy import STAGES, Strategy
+from compressor.engine.plugin_host import DEFAULT_PLUGINS, PluginHost
 from compressor.plugins import hookimpl, hookspecs
-from compressor.plugins.manager import DEFAULT_PLUGINS, PluginHost
 
 
 def test_every_hook_is_documented():
@@ -111,7 +111,7 @@ def test_hookspecs_import_no_tensorflow():
     import subprocess
 
     script = (
-        "import sys, compressor.plugins.hookspecs, compressor.plugins.manager; "
+        "import sys, compressor.plugins.hookspecs, compressor.engine.plugin_host; "
         "assert 'tensorflow' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", script]).returncode == 0

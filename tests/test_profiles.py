@@ -93,8 +93,8 @@ def test_profiles_show_prints_one_profile_as_json():
 
 
 def test_calibration_fits_rates_that_reproduce_the_measured_latencies(host):
-    from compressor.core.calibration import fit_profile, measure_workloads
-    from compressor.core.cost_model import estimate_latency_ms
+    from compressor.engine.calibration import fit_profile, measure_workloads
+    from compressor.planning.cost_model import estimate_latency_ms
 
     base = host.profiles.resolve("x86-cpu")
     measured = measure_workloads(["float32", "int8"], threads=1, size=16, runs=3)
@@ -109,8 +109,8 @@ def test_calibration_fits_rates_that_reproduce_the_measured_latencies(host):
         spec = calibrated.precisions[precision]
         assert spec.gmacs_per_s > 0 and spec.gelems_per_s > 0 and spec.norm_gelems_per_s > 0
     # the conv workload is dominated by MACs: the fitted profile explains its latency
-    from compressor.core.calibration import _workloads
     from compressor.core.model_info import model_info_from_keras
+    from compressor.engine.calibration import _workloads
 
     conv_info = model_info_from_keras(_workloads(16)["conv"])
     conv = next(m for m in measured if m.workload == "conv" and m.precision == "float32")

@@ -156,7 +156,7 @@ def test_report_schema_is_printed_and_a_drifted_report_is_a_clear_error(two_runs
     import json
 
     from compressor.core.errors import CompressorError
-    from compressor.core.report_model import validate_report
+    from compressor.reports.report_model import validate_report
     from tests.conftest import invoke_cli
 
     printed = invoke_cli("report", "--schema")

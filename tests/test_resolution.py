@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from compressor.core.resolution import choose_resolution
 from compressor.models.generator_config import GeneratorConfig
 from compressor.models.generator_spec import generator_info
+from compressor.planning.resolution import choose_resolution
 from tests.conftest import invoke_cli
 
 TINY = GeneratorConfig(width=0.25, residual_blocks=1, norm="batch", depthwise=False)

@@ -10,9 +10,9 @@ import pytest
 
 from compressor.api import hookimpl
 from compressor.core.errors import CompressorError
-from compressor.core.job import SearchOptions, resume_job, run_job
-from compressor.core.plan import Plan, StageSpec
-from compressor.core.run_store import read_report
+from compressor.engine.job import SearchOptions, resume_job, run_job
+from compressor.engine.run_store import read_report
+from compressor.planning.plan import Plan, StageSpec
 from tests.conftest import invoke_cli
 
 
@@ -51,7 +51,7 @@ def test_an_interrupted_run_resumes_to_the_same_artifact(
                                tmp_path / "whole", options=options)  # fmt: skip
     assert json.loads((whole_dir / "status.json").read_text())["state"] == "finished"
 
-    from compressor.plugins.manager import PluginHost
+    from compressor.engine.plugin_host import PluginHost
 
     stopping = PluginHost(load_entrypoints=False)
     stopping.add_plugin(_StopBeforeQuantize(), "stopper")

@@ -11,9 +11,9 @@ import yaml
 from compressor.core.artifact import Artifact
 from compressor.core.constraints import Budgets, resolve_constraints
 from compressor.core.errors import CompressorError, ConstraintsMissed
-from compressor.core.job import SearchOptions, run_job
-from compressor.core.runner import StageCache, apply_step
-from compressor.core.search import LATENCY_NOISE
+from compressor.engine.job import SearchOptions, run_job
+from compressor.engine.runner import StageCache, apply_step
+from compressor.engine.search import LATENCY_NOISE
 from tests.conftest import build_tiny_cnn, make_context, run_cli
 
 
@@ -126,7 +126,7 @@ def test_stage_cache_builds_a_shared_prefix_once(host, tmp_path, images_dir):
     context = make_context(tmp_path, model, images_dir)
     prune = host.strategies.get("magnitude-prune")
     quantize = host.strategies.get("tflite-float32")
-    from compressor.core.plan import StageSpec
+    from compressor.planning.plan import StageSpec
 
     steps = [
         (StageSpec(stage="prune", strategy=prune.name), prune, prune.Config(fine_tune_steps=2)),
@@ -144,7 +144,7 @@ def test_stage_cache_builds_a_shared_prefix_once(host, tmp_path, images_dir):
 
 def test_host_profile_is_calibrated_once_then_reused(host, tmp_path, monkeypatch):
     from compressor.core.host import host_isa
-    from compressor.core.host_profile import base_profile_name, load_or_calibrate
+    from compressor.engine.host_profile import base_profile_name, load_or_calibrate
 
     monkeypatch.setenv("COMPRESSOR_CACHE_DIR", str(tmp_path / "cache"))
     shipped = host.profiles.resolve(base_profile_name())
@@ -227,9 +227,9 @@ def test_search_tries_qat_when_post_training_int8_misses_the_floor(host, tmp_pat
 def test_a_candidate_litert_cannot_load_is_recorded_failed_not_fatal(host, tmp_path, images_dir):
     """Seen on a random-weight MobileNetV2: the converter wrote an int8 model LiteRT
     refused to prepare (DEPTHWISE_CONV_2D scale overflow), and the whole run crashed."""
-    from compressor.core.plan import StageSpec
-    from compressor.core.search import MeasuredCandidate, measure_candidate
     from compressor.core.strategy import Strategy
+    from compressor.engine.search import MeasuredCandidate, measure_candidate
+    from compressor.planning.plan import StageSpec
 
     class Unloadable(Strategy):
         """Writes bytes LiteRT refuses, as that converter output was."""

@@ -7,7 +7,7 @@ import pytest
 
 from compressor.core.artifact import Artifact
 from compressor.core.fidelity import psnr_db, ssim
-from compressor.core.tflite_runtime import TFLiteModel, io_types, list_operators
+from compressor.litert.tflite_runtime import TFLiteModel, io_types, list_operators
 from tests.conftest import (
     assert_integer_only,
     build_tiny_classifier,

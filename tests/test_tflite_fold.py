@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressor.core.tflite_coverage import model_coverage
-from compressor.core.tflite_fold import fold_constants
-from compressor.core.tflite_runtime import TFLiteModel, list_operators
+from compressor.litert.tflite_coverage import model_coverage
+from compressor.litert.tflite_fold import fold_constants
+from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 
 
 def _dynamic_batch_reshape_tflite() -> bytes:

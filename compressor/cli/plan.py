@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from compressor.cli.render import Table, compact_params, console, mb, ms, warn_failed_plugins
-from compressor.core.coverage import Coverage
 from compressor.core.model_info import ModelInfo
-from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
-from compressor.core.resolution import choose_resolution
-from compressor.plugins.manager import get_host
+from compressor.engine.plugin_host import get_host
+from compressor.planning.coverage import Coverage
+from compressor.planning.planner import PlanningResult, plan_pipeline, to_plan
+from compressor.planning.resolution import choose_resolution
 
 
 def _model_info(
@@ -24,7 +24,7 @@ def _model_info(
 ) -> tuple[ModelInfo, str, str | None]:
     """The model's facts (at the chosen input size for a free-size model under a latency
     budget), its name, and why that size, if one was chosen."""
-    from compressor.core.fixed_inputs import parse_fixed_inputs
+    from compressor.ingest.fixed_inputs import parse_fixed_inputs
 
     host = get_host()
     fixed_inputs = parse_fixed_inputs(fixed_input)
@@ -37,7 +37,7 @@ def _model_info(
             choice = choose_resolution(profile, default_model_info, host.strategies, budget)
             input_size, why = choice.size, choice.why()
         return default_model_info(input_size), default_model_name(input_size), why
-    from compressor.core.job import load_model, size_chooser
+    from compressor.engine.job import load_model, size_chooser
 
     chooser = size_chooser(profile, host, budget)
     loaded = load_model(model, host, input_size, fixed_inputs, chooser)

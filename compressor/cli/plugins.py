@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compressor.cli.render import Table, console
-from compressor.plugins.manager import get_host
+from compressor.engine.plugin_host import get_host
 
 
 def plugins() -> None:

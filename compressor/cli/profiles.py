@@ -9,7 +9,7 @@ import yaml
 
 from compressor.cli.render import Table, console
 from compressor.core.errors import CompressorError
-from compressor.plugins.manager import get_host
+from compressor.engine.plugin_host import get_host
 
 app = typer.Typer(help="List hardware profiles (shipped and from plugins).")
 
@@ -70,7 +70,7 @@ def calibrate(
     runs: int = typer.Option(20, "--runs", min=3, max=1000, help="Timed runs per workload."),
 ) -> None:
     """Measure this host's throughput per precision with LiteRT and write a user profile."""
-    from compressor.core.native_logs import import_tensorflow_quietly
+    from compressor.litert.native_logs import import_tensorflow_quietly
 
     host = get_host()
     profile = host.profiles.resolve(base)
@@ -89,8 +89,8 @@ def calibrate(
     if output.exists():
         raise CompressorError(f"--output {output} already exists", "choose a new file name")
     import_tensorflow_quietly()
-    from compressor.core.calibration import fit_profile, measure_workloads
     from compressor.core.host import host_cpu
+    from compressor.engine.calibration import fit_profile, measure_workloads
 
     precisions = list(profile.precisions)
     with console.status("calibrating") as status:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from compressor.core.ratios import describe_ratio
-from compressor.core.report_model import Report
+from compressor.reports.report_model import Report
 
 
 class Table(rich_table.Table):

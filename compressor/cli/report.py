@@ -10,8 +10,8 @@ import typer
 
 from compressor.cli.render import Table, console, fidelity_text, mb, ms, print_report
 from compressor.core.errors import CompressorError
-from compressor.core.report_model import Measurement, Report, report_schema
-from compressor.core.run_store import read_report
+from compressor.engine.run_store import read_report
+from compressor.reports.report_model import Measurement, Report, report_schema
 
 
 def _pipeline(report: Report) -> str:
@@ -101,7 +101,7 @@ def report(
         console.print(comparison_table(data, second, (str(run_dir), str(other))))
         return
     if html:
-        from compressor.core.html_report import write_html_report
+        from compressor.reports.html_report import write_html_report
 
         console.print(str(write_html_report(run_dir, data)))
         return

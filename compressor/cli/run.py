@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from compressor.cli.render import console, print_report, warn_failed_plugins
-from compressor.core.report_model import Report
-from compressor.plugins.manager import get_host
+from compressor.engine.plugin_host import get_host
+from compressor.reports.report_model import Report
 
 
 def _quiet_tensorflow() -> None:
@@ -89,8 +89,8 @@ def run(
     candidate that meets every constraint is shipped."""
     from compressor.core.constraints import Budgets
     from compressor.core.errors import CompressorError, ConstraintsMissed
-    from compressor.core.fixed_inputs import parse_fixed_inputs
-    from compressor.core.job import SearchOptions, resume_job, run_job
+    from compressor.engine.job import SearchOptions, resume_job, run_job
+    from compressor.ingest.fixed_inputs import parse_fixed_inputs
 
     if resume is not None:
         given = [

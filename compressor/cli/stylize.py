@@ -31,8 +31,8 @@ def stylize(
 ) -> None:
     """Stylize one photo, or every photo of a folder (decode, inference and encode on
     separate threads), with a trained or compressed generator."""
-    from compressor.core.native_logs import import_tensorflow_quietly
-    from compressor.plugins.manager import get_host
+    from compressor.engine.plugin_host import get_host
+    from compressor.litert.native_logs import import_tensorflow_quietly
     from compressor.style.stylize import load_generator, stylize_file
 
     import_tensorflow_quietly()

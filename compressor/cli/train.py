@@ -58,7 +58,7 @@ def train(
     ),
 ) -> None:
     """Train a style-transfer generator; re-running the same command resumes it."""
-    from compressor.core.native_logs import import_tensorflow_quietly
+    from compressor.litert.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from compressor.core.datasets import load_image_folder

@@ -1,4 +1,6 @@
-"""Core of compressor: profiles, model facts, plans, the planner, the runner and reports.
+"""The domain and the plugin contract: hardware profiles, model facts, constraints,
+images, and what a strategy is (``Strategy``, ``Artifact``, ``RunContext``).
 
-Nothing in this package imports TensorFlow at module level.
+The bottom layer: it imports no other compressor package, and nothing here imports
+TensorFlow at module level.
 """

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from compressor.core.model_info import FROZEN_KEY
+
+
+def is_frozen_graph(model: Any) -> bool:
+    """True for a frozen graph (``compressor.litert.frozen_graph.FrozenGraph``): a model
+    carried as its float ``.tflite`` bytes and source format, not as Keras layers."""
+    return isinstance(getattr(model, "tflite", None), bytes) and hasattr(model, "source_format")
+
 
 @dataclass
 class Artifact:
     """A stage's input/output. Exactly one of ``keras_model``/``tflite_bytes``/``graph``
-    is set (``graph``: a frozen graph, see ``compressor.core.frozen_graph``).
+    is set (``graph``: a frozen graph, see ``compressor.litert.frozen_graph``).
 
     ``facts`` carries what earlier stages did that later ones must know (sparsity,
     whether QAT wrapped the model, the precision of the conversion, I/O types).
@@ -23,15 +31,13 @@ class Artifact:
     pre_qat_model: Any = None
     graph: Any = None
     # The Keras model a .tflite was converted from: targets that compute in float16
-    # re-run it in float16 to measure their fidelity (compressor.core.float16_arithmetic).
+    # re-run it in float16 to measure their fidelity (compressor.litert.float16_arithmetic).
     source_model: Any = None
 
     @classmethod
     def of_model(cls, model: Any) -> Artifact:
         """The first stage's input: a Keras model, or a frozen graph."""
-        from compressor.core.frozen_graph import FROZEN_KEY, FrozenGraph
-
-        if isinstance(model, FrozenGraph):
+        if is_frozen_graph(model):
             return cls(graph=model, facts={FROZEN_KEY: model.source_format})
         return cls(keras_model=model)
 
@@ -53,8 +59,6 @@ class Artifact:
 
     def with_graph(self, graph: Any, **facts: Any) -> Artifact:
         """A new artifact holding frozen ``graph`` (rewritten) and the merged facts."""
-        from compressor.core.frozen_graph import FROZEN_KEY
-
         return replace(
             self,
             keras_model=None,

@@ -8,7 +8,7 @@ Outputs that feed an Add, a Concatenate, two layers or the model output are not
 prunable (their width is tied to other tensors).
 
 ``find_channel_groups`` reads a Keras graph; ``prune_channels`` rebuilds the smaller Keras
-model with sliced weights; ``compressor.core.channel_scaling.scale_info`` is the TF-free
+model with sliced weights; ``compressor.planning.channel_scaling.scale_info`` is the TF-free
 prediction the planner uses.
 """
 

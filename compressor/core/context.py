@@ -9,11 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from compressor.core.artifact import is_frozen_graph
 from compressor.core.datasets import ImageSet
+from compressor.core.errors import CompressorError
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 
 ProgressCallback = Callable[[str, float], None]
+
+
+SAMPLE_IMAGES = 4  # images shown before/after in report.html
 
 
 def _ignore_progress(message: str, fraction: float) -> None:
@@ -40,6 +45,11 @@ class RunContext:
     original_model_info: ModelInfo | None = None
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # for report.html
     constraints: Any = None  # the run's Constraints (e.g. the fidelity floor strategies aim at)
+    # Keras model -> float32 .tflite; the engine passes LiteRT's converter (the contract
+    # does not import LiteRT itself).
+    float_converter: Callable[[Any], bytes] | None = None
+    # Custom Keras objects registered by plugins (to clone or quantize custom layers).
+    keras_objects: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # model_info follows architecture rewrites (distillation); the baseline keeps this.
@@ -65,13 +75,12 @@ class RunContext:
     def float_tflite(self) -> bytes:
         """The float model as a float32 ``.tflite`` (the baseline), converted once."""
         if "float32" not in self._float_tflite:
-            from compressor.core.conversion import convert_keras
-            from compressor.core.frozen_graph import FrozenGraph
-
-            if isinstance(self.float_model, FrozenGraph):
+            if is_frozen_graph(self.float_model):
                 self._float_tflite["float32"] = self.float_model.tflite
+            elif self.float_converter is None:
+                raise CompressorError("RunContext.float_converter is not set: no way to convert")
             else:
-                self._float_tflite["float32"] = convert_keras(self.float_model, "float32")
+                self._float_tflite["float32"] = self.float_converter(self.float_model)
         return self._float_tflite["float32"]
 
     def representative_images(self, limit: int = 64) -> np.ndarray:

@@ -1,5 +1,5 @@
 """One operator of a ``.tflite`` as the coverage rules see it: plain data, no LiteRT
-(``compressor.core.tflite_runtime.list_operators`` reads them from a flatbuffer)."""
+(``compressor.litert.tflite_runtime.list_operators`` reads them from a flatbuffer)."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ class Strategy:
     produces_precision: ClassVar[str | None] = None
     auto_plan: ClassVar[bool] = True  # False: only used when a plan names it
     # True: also runs on a frozen graph (SavedModel, float .tflite), whose artifact has
-    # no Keras model; see compressor/core/frozen_graph.py.
+    # no Keras model; see compressor/litert/frozen_graph.py.
     accepts_frozen_graph: ClassVar[bool] = False
 
     def parse_params(self, params: Mapping[str, Any] | None, where: str) -> StrategyConfig:

@@ -67,7 +67,7 @@ def default_model_info(input_size: int | None = None) -> ModelInfo:
 
 def build_default_model(input_size: int | None = None) -> Any:
     """The trained demo generator rebuilt at ``input_size`` with its trained weights."""
-    from compressor.core.keras_io import load_keras_model
+    from compressor.ingest.keras_io import load_keras_model
     from compressor.models.generator import InstanceNormalization, build_generator
 
     trained = load_keras_model(demo_path(), {"InstanceNormalization": InstanceNormalization})

@@ -1,4 +1,7 @@
-"""The plugin API (hookspecs) and the plugin manager."""
+"""The hook contract: the ``hookimpl`` marker and the hook specifications.
+
+The plugin host that discovers and calls plugins is ``compressor.engine.plugin_host``.
+"""
 
 import pluggy
 

@@ -27,8 +27,8 @@ from compressor.api import (
     fine_tune_on_float,
     hookimpl,
 )
-from compressor.core.coverage import not_in_op_list
-from compressor.core.op_prediction import activation_ops
+from compressor.planning.coverage import not_in_op_list
+from compressor.planning.op_prediction import activation_ops
 
 # Closest replacements, best first (shape of the curve, then cost).
 REPLACEMENTS = {

@@ -27,9 +27,9 @@ from compressor.api import (
     hookimpl,
 )
 from compressor.core.errors import error_line
-from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
-from compressor.core.measured_constants import measured
-from compressor.core.tflite_runtime import io_types
+from compressor.litert.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
+from compressor.litert.tflite_runtime import io_types
+from compressor.planning.measured_constants import measured
 from compressor.strategies.mixed_precision import (
     Recipe,
     _float_op_count,

@@ -21,13 +21,13 @@ from compressor.api import (
     Support,
     hookimpl,
 )
-from compressor.core.measured_constants import measured, measured_curve
 from compressor.models.generator_config import GeneratorConfig
 from compressor.models.generator_spec import (
     generator_config_from_info,
     generator_info,
     student_of,
 )
+from compressor.planning.measured_constants import measured, measured_curve
 
 # Students (300 distillation steps): the one shape measured (width x0.5, 5 blocks, plain
 # convs) reached SSIM 0.569 vs the teacher at 256x256 (benchmarks/style_transfer.py,

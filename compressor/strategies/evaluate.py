@@ -13,10 +13,10 @@ from compressor.api import (
     StrategyRegistry,
     hookimpl,
 )
-from compressor.core.measurement import measure_tflite
-from compressor.core.stage_metrics import SAMPLE_IMAGES
-from compressor.core.tflite_coverage import model_coverage
-from compressor.core.tflite_runtime import interleaved_stats
+from compressor.core.context import SAMPLE_IMAGES
+from compressor.litert.measurement import measure_tflite
+from compressor.litert.tflite_coverage import model_coverage
+from compressor.litert.tflite_runtime import interleaved_stats
 
 
 class EvaluateConfig(StrategyConfig):

@@ -28,8 +28,7 @@ from compressor.api import (
     Support,
     hookimpl,
 )
-from compressor.core.coverage import not_in_op_list
-from compressor.core.frozen_graph import (
+from compressor.litert.frozen_graph import (
     FROZEN_KEY,
     MIRROR_PADS_KEY,
     TFLITE_FORMAT,
@@ -37,6 +36,7 @@ from compressor.core.frozen_graph import (
     is_frozen,
     model_info_from_tflite,
 )
+from compressor.planning.coverage import not_in_op_list
 
 
 class MirrorPadConfig(StrategyConfig):
@@ -135,8 +135,8 @@ class MirrorPadToSlices(Strategy):
 
     def apply(self, artifact: Artifact, context: RunContext, config: MirrorPadConfig) -> Artifact:
         """Rewrite the graph, then check its float outputs against the original's."""
-        from compressor.core.mirror_pad_rewrite import rewrite_mirror_pads
-        from compressor.core.tflite_runtime import TFLiteModel
+        from compressor.litert.mirror_pad_rewrite import rewrite_mirror_pads
+        from compressor.litert.tflite_runtime import TFLiteModel
 
         graph = artifact.graph
         if graph is None:

@@ -36,9 +36,9 @@ from compressor.api import (
     hookimpl,
 )
 from compressor.core.constraints import primary_fidelity
-from compressor.core.conversion import convert_keras
 from compressor.core.fidelity import compare_outputs
-from compressor.core.tflite_runtime import io_types
+from compressor.litert.conversion import convert_keras
+from compressor.litert.tflite_runtime import io_types
 from compressor.strategies.quantize import full_int8_loss
 
 OpPrecision = Literal["int8", "int16x8", "float"]
@@ -179,7 +179,7 @@ class MixedPrecision(Strategy):
         reference = context.float_outputs("calibration")
 
         def fidelity(model: bytes) -> float:
-            from compressor.core.tflite_runtime import TFLiteModel
+            from compressor.litert.tflite_runtime import TFLiteModel
 
             metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
             return primary_fidelity(metrics)[1] or 0.0
@@ -235,7 +235,7 @@ class MixedPrecision(Strategy):
 def _float_op_count(model: bytes) -> int:
     """Compute ops that still run in float (checked on the result: an op whose config the
     quantizer cannot apply is left float silently)."""
-    from compressor.core.tflite_runtime import list_operators
+    from compressor.litert.tflite_runtime import list_operators
 
     return sum(
         1

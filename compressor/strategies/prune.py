@@ -26,7 +26,7 @@ from compressor.api import (
     fine_tune_on_float,
     hookimpl,
 )
-from compressor.core.measured_constants import measured, measured_curve
+from compressor.planning.measured_constants import measured, measured_curve
 
 _M_BY_N_LAYERS = ("Conv2D", "Dense")
 _PRUNABLE_KINDS = ("conv", "depthwise_conv", "dense", "conv_transpose", "separable_conv")

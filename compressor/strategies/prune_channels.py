@@ -22,9 +22,9 @@ from compressor.api import (
     fine_tune_on_float,
     hookimpl,
 )
-from compressor.core.channel_scaling import scale_info
 from compressor.core.channels import GROUPS_KEY, prune_channels
-from compressor.core.measured_constants import measured_curve
+from compressor.planning.channel_scaling import scale_info
+from compressor.planning.measured_constants import measured_curve
 
 
 class ChannelPruneConfig(StrategyConfig):
@@ -71,7 +71,6 @@ class ChannelPrune(Strategy):
     def apply(self, artifact: Artifact, context: RunContext, config: ChannelPruneConfig):
         """Prune filters, rebuild, and fine-tune the smaller model on the float outputs."""
         from compressor.core.model_info import model_info_from_keras
-        from compressor.strategies.qat import registered_keras_objects
 
         model = artifact.keras_model
         before = model_info_from_keras(model)
@@ -81,7 +80,7 @@ class ChannelPrune(Strategy):
             model,
             config.keep,
             config.alignment,
-            registered_keras_objects(),
+            context.keras_objects,
         )
         losses = fine_tune_on_float(smaller, context, config)
         after = model_info_from_keras(smaller)

@@ -25,7 +25,7 @@ from compressor.api import (
     fine_tune_on_float,
     hookimpl,
 )
-from compressor.core.measured_constants import measured
+from compressor.planning.measured_constants import measured
 from compressor.strategies.prune import FineTuneConfig
 
 
@@ -220,7 +220,7 @@ class TfmotQAT(Strategy):
                 )
             else:
                 scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        objects = {**registered_keras_objects(), **scope}
+        objects = {**context.keras_objects, **scope}
         try:
             with tfmot.quantization.keras.quantize_scope(objects):
                 model = (
@@ -252,13 +252,6 @@ class TfmotQAT(Strategy):
         )
         qat_artifact.pre_qat_model = artifact.keras_model
         return qat_artifact
-
-
-def registered_keras_objects() -> dict[str, Any]:
-    """Custom Keras objects registered by plugins (needed to clone custom layers)."""
-    from compressor.plugins.manager import get_host
-
-    return get_host().keras_objects()
 
 
 @hookimpl

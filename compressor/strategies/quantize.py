@@ -21,18 +21,18 @@ from compressor.api import (
     Support,
     hookimpl,
 )
-from compressor.core.conversion import (
+from compressor.core.errors import error_line
+from compressor.litert.conversion import (
     configure_converter,
     keras_converter,
     saved_model_converter,
 )
-from compressor.core.errors import error_line
-from compressor.core.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
-from compressor.core.measured_constants import measured
-from compressor.core.native_logs import quiet_native_logs
+from compressor.litert.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
+from compressor.litert.native_logs import quiet_native_logs
+from compressor.planning.measured_constants import measured
 
 # Expected SSIM losses vs the float model come from benchmarks/planner_constants.py
-# (compressor/core/planner_constants.json: host, date and how each was measured).
+# (compressor/planning/planner_constants.json: host, date and how each was measured).
 
 
 class _ConvertConfig(StrategyConfig):
@@ -222,7 +222,7 @@ def _match_score(model: bytes, context: RunContext) -> float:
     never trained on (so its fit to the training images gains it nothing), and never on
     the held-out images that the report scores."""
     from compressor.core.fidelity import compare_outputs
-    from compressor.core.tflite_runtime import TFLiteModel
+    from compressor.litert.tflite_runtime import TFLiteModel
 
     images = context.images.choice[:64]
     reference = context.float_outputs("choice")[:64]

@@ -30,7 +30,7 @@ class Generator:
 
 
 def _keras_generator(path: Path, custom_objects: dict[str, Any]) -> Generator:
-    from compressor.core.keras_io import load_user_model
+    from compressor.ingest.keras_io import load_user_model
 
     model = load_user_model(path, custom_objects).model
     shape = model.inputs[0].shape
@@ -45,7 +45,7 @@ def _keras_generator(path: Path, custom_objects: dict[str, Any]) -> Generator:
 
 
 def _tflite_generator(path: Path, threads: int | None) -> Generator:
-    from compressor.core.tflite_runtime import TFLiteModel
+    from compressor.litert.tflite_runtime import TFLiteModel
 
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist", "check the --model path")

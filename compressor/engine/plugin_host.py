@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 
 from compressor import __version__
+from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError
 from compressor.core.keras_objects import KerasObjectRegistry
 from compressor.core.profiles import ProfileRegistry
@@ -241,7 +242,7 @@ class PluginHost:
     def profiles(self) -> ProfileRegistry:
         """All registered hardware profiles (built on first use)."""
         if self._profiles is None:
-            from compressor.core.host_profile import host_profile_for
+            from compressor.engine.host_profile import host_profile_for
 
             self._profiles = ProfileRegistry(host_profile_for)
             self._call_registration("register_hardware_profiles", self._profiles)
@@ -253,6 +254,15 @@ class PluginHost:
             self._keras_objects = KerasObjectRegistry()
             self._call_registration("register_keras_objects", self._keras_objects)
         return self._keras_objects.as_dict()
+
+    def run_context(self, **fields: Any) -> RunContext:
+        """A ``RunContext`` wired to this host: LiteRT's float32 converter and the custom
+        Keras objects its plugins registered (``fields`` are RunContext's own)."""
+        from compressor.litert.conversion import convert_float32
+
+        fields.setdefault("float_converter", convert_float32)
+        fields.setdefault("keras_objects", self.keras_objects())
+        return RunContext(**fields)
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; a failing observer becomes a warning."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from compressor.core.errors import CompressorError
-from compressor.core.report_model import Report, validate_report
+from compressor.reports.report_model import Report, validate_report
 
 REPORT_FILE = "report.json"
 ERROR_FILE = "error.txt"

@@ -79,7 +79,7 @@ class FrozenGraph:
 
     def predict(self, images: np.ndarray, batch_size: int = 8, verbose: int = 0) -> np.ndarray:
         """Float outputs on ``images`` (Keras-like, so the run treats both alike)."""
-        from compressor.core.tflite_runtime import TFLiteModel
+        from compressor.litert.tflite_runtime import TFLiteModel
 
         return TFLiteModel(self.tflite).predict(images)
 
@@ -90,8 +90,8 @@ def is_saved_model_dir(path: Path) -> bool:
 
 
 def _convert_saved_model(path: Path) -> bytes:
-    from compressor.core.conversion import saved_model_converter
-    from compressor.core.native_logs import quiet_native_logs
+    from compressor.litert.conversion import saved_model_converter
+    from compressor.litert.native_logs import quiet_native_logs
 
     try:
         converter = saved_model_converter(str(path))
@@ -107,7 +107,7 @@ def _convert_saved_model(path: Path) -> bytes:
 
 
 def _check_float_tflite(model: bytes, source: str) -> None:
-    from compressor.core.tflite_runtime import TFLiteModel, list_operators
+    from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 
     runner = TFLiteModel(model)
     dtype = np.dtype(runner.input_detail["dtype"]).name
@@ -166,7 +166,7 @@ def _macs(name: str, shapes_in: list[tuple[int, ...]], shape_out: tuple[int, ...
 def model_info_from_tflite(model: bytes, name: str, source_format: str) -> ModelInfo:
     """Planning facts of a float ``.tflite``: one layer per operator (op kinds, MACs,
     weights), marked as a frozen graph."""
-    from compressor.core.tflite_runtime import _interpreter
+    from compressor.litert.tflite_runtime import _interpreter
 
     interpreter = _interpreter(model, delegates=False)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}

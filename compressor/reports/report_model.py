@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compressor.core.plan import Plan
+from compressor.planning.plan import Plan
 
 Fidelity = dict[str, float]  # e.g. {"ssim": …, "psnr_db": …} or {"top1_agreement": …, …}
 

@@ -110,7 +110,7 @@ _DEFAULT = object()  # marker: leave the key out, the tf_keras default applies
 
 
 def _activation(value: Any, layer: str) -> Any:
-    from compressor.core.keras3_activations import SHARED_ACTIVATIONS, keras3_activations
+    from compressor.ingest.keras3_activations import SHARED_ACTIVATIONS, keras3_activations
 
     if value is None:
         return None

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.conversion import convert_keras
-from compressor.core.cost_model import Work, work_of
 from compressor.core.host import host_arch, host_cpu, host_isa
 from compressor.core.model_info import model_info_from_keras
 from compressor.core.profiles import HardwareProfile, PrecisionSpec
-from compressor.core.tflite_runtime import measure_latency
+from compressor.litert.conversion import convert_keras
+from compressor.litert.tflite_runtime import measure_latency
+from compressor.planning.cost_model import Work, work_of
 
 # int16x8 runs reference kernels: its workloads are shrunk so calibration stays quick,
 # and it has no SQUARED_DIFFERENCE kernel, so no instance-norm workload.

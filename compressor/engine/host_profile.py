@@ -62,10 +62,10 @@ def load_or_calibrate(
     path = host_profile_path(base.threads)
     if path.is_file():
         return load_profile_file(path), False
-    from compressor.core.native_logs import import_tensorflow_quietly
+    from compressor.litert.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from compressor.core.calibration import fit_profile, measure_workloads
+    from compressor.engine.calibration import fit_profile, measure_workloads
 
     measurements = measure_workloads(list(base.precisions), base.threads, size, runs, progress)
     profile = fit_profile(base, measurements, HOST_PROFILE_NAME, host_cpu())

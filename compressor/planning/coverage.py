@@ -1,5 +1,5 @@
 """Delegate op coverage of a converted model on a target, from its operators (the rules;
-``compressor.core.tflite_coverage`` reads a ``.tflite`` and asks TensorFlow's analyzer).
+``compressor.litert.tflite_coverage`` reads a ``.tflite`` and asks TensorFlow's analyzer).
 
 For each operator of the ``.tflite``: does the profile's delegate run it? For an
 integer-only target (EdgeTPU) an op also needs int8/uint8 tensors, and the graph is
@@ -110,7 +110,7 @@ def op_coverage(
 
     ``flagged`` are ops TensorFlow's GPU analyzer refuses (not delegated, whatever the
     profile's op list says), and ``analyzer`` its verdict, both from
-    ``compressor.core.tflite_coverage.model_coverage``."""
+    ``compressor.litert.tflite_coverage.model_coverage``."""
     verdicts = [
         (
             op.index,

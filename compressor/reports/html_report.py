@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from compressor.core.ratios import RATIO_WORDS, describe_ratio
-from compressor.core.report_model import Measurement, Report
+from compressor.reports.report_model import Measurement, Report
 
 HTML_FILE = "report.html"
 SAMPLES_FILE = "samples.npz"

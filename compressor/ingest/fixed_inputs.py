@@ -85,7 +85,7 @@ def fix_keras_inputs(model: Any, values: dict[str, np.ndarray]) -> tuple[Any, di
     """``model`` with the named inputs fixed; and what was fixed (for the report)."""
     import tf_keras as keras
 
-    from compressor.core.fixed_input_layer import FixedInput
+    from compressor.ingest.fixed_input_layer import FixedInput
 
     layer_names = list(model.input_names)
     _unknown(list(values), layer_names)
@@ -184,7 +184,7 @@ def _tflite_check(original: bytes, fixed: bytes, by_name: dict, fitted: dict) ->
     """Max abs difference between the original fed the fixed values and the fixed model."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from compressor.core.tflite_runtime import TFLiteModel
+    from compressor.litert.tflite_runtime import TFLiteModel
 
     interpreter = Interpreter(model_content=original)
     interpreter.allocate_tensors()

@@ -12,12 +12,12 @@ from compressor import __version__
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError, StageError, error_line
-from compressor.core.html_report import save_samples, write_html_report
-from compressor.core.plan import StageSpec
-from compressor.core.report_model import Report, validate_report
-from compressor.core.run_store import REPORT_FILE, write_json_atomic
-from compressor.core.stage_metrics import stage_snapshot
 from compressor.core.strategy import Strategy, StrategyConfig
+from compressor.engine.run_store import REPORT_FILE, write_json_atomic
+from compressor.engine.stage_metrics import stage_snapshot
+from compressor.planning.plan import StageSpec
+from compressor.reports.html_report import save_samples, write_html_report
+from compressor.reports.report_model import Report, validate_report
 
 FINAL_ARTIFACT = "model.tflite"
 # Stages whose output becomes the new float reference (the model the user wants).
@@ -197,7 +197,7 @@ class ResumePoint:
 
 def load_stage_output(folder: Path, keras_objects: dict[str, Any]) -> Artifact:
     """A saved stage output as an artifact again (the inverse of ``save_stage_output``)."""
-    from compressor.core.frozen_graph import FROZEN_KEY, FrozenGraph
+    from compressor.litert.frozen_graph import FROZEN_KEY, FrozenGraph
 
     facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
     if (folder / "model.tflite").is_file():
@@ -287,7 +287,7 @@ MEASURED_KEYS = (
 
 def provenance(context: RunContext) -> dict[str, Any]:
     """Which report numbers were measured and which estimated, and by what."""
-    from compressor.core.measured_constants import provenance as constants_provenance
+    from compressor.planning.measured_constants import provenance as constants_provenance
 
     host_target = context.profile.runs_on_this_host()
     return {

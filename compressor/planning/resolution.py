@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from compressor.core.model_info import ModelInfo
-from compressor.core.planner import plan_pipeline
 from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import StrategyRegistry
+from compressor.planning.planner import plan_pipeline
 
 RESOLUTIONS = (192, 256, 320, 384, 448, 512)
 

@@ -15,7 +15,7 @@ from compressor.core.op_record import OpRecord
 def _interpreter(model: bytes, threads: int | None = None, delegates: bool = True) -> Any:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from compressor.core.native_logs import quiet_native_logs
+    from compressor.litert.native_logs import quiet_native_logs
 
     resolver = (
         OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES

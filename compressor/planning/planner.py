@@ -7,16 +7,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from compressor.core.cost_model import (
-    estimate_gzip_bytes,
-    estimate_latency_ms,
-    estimate_size_bytes,
-)
-from compressor.core.coverage import Coverage
 from compressor.core.errors import PlanError
 from compressor.core.model_info import ModelInfo
-from compressor.core.op_prediction import predict_coverage
-from compressor.core.plan import Plan, StageSpec
 from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import (
     REQUIRED_STAGES,
@@ -29,6 +21,14 @@ from compressor.core.strategy import (
     StrategyRegistry,
     check_support,
 )
+from compressor.planning.cost_model import (
+    estimate_gzip_bytes,
+    estimate_latency_ms,
+    estimate_size_bytes,
+)
+from compressor.planning.coverage import Coverage
+from compressor.planning.op_prediction import predict_coverage
+from compressor.planning.plan import Plan, StageSpec
 
 
 @dataclass

@@ -115,7 +115,7 @@ def fold_constants(model: bytes) -> FoldResult:
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from compressor.core.tflite_runtime import TFLiteModel
+    from compressor.litert.tflite_runtime import TFLiteModel
 
     flat = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
     if len(flat.subgraphs) != 1:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compressor.core.coverage import Coverage, not_in_op_list, shape_problem, summarise
 from compressor.core.model_info import FROZEN_KEY, LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile
+from compressor.planning.coverage import Coverage, not_in_op_list, shape_problem, summarise
 
 UNKNOWN = "UNKNOWN"
 

@@ -87,7 +87,7 @@ def load_keras_model(path: Path, custom_objects: dict[str, Any]) -> Any:
     check_model_file(path)
     import tf_keras as keras
 
-    from compressor.core.keras3_activations import registered_activation_objects
+    from compressor.ingest.keras3_activations import registered_activation_objects
 
     objects = {**registered_activation_objects(), **custom_objects}
     try:
@@ -115,7 +115,7 @@ def load_user_model(path: Path, custom_objects: dict[str, Any]) -> UserModel:
     if not is_keras3_file(path):
         model = load_keras_model(path, custom_objects)
         return UserModel(model, {"format": f"tf_keras {path.suffix}"})
-    from compressor.core.keras3_translate import translate_keras3_model
+    from compressor.ingest.keras3_translate import translate_keras3_model
 
     translation = translate_keras3_model(load_keras3_model(path), str(path))
     return UserModel(

@@ -96,10 +96,15 @@ def convert_keras(
     model: Any, precision: str, samples: np.ndarray | None = None, io_type: str = "float32"
 ) -> bytes:
     """Convert a Keras model to ``.tflite`` bytes at ``precision`` (native logs quiet)."""
-    from compressor.core.native_logs import quiet_native_logs
+    from compressor.litert.native_logs import quiet_native_logs
 
     converter = keras_converter(model)
     configure_converter(converter, precision, samples, io_type)
     with quiet_native_logs(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return converter.convert()
+
+
+def convert_float32(model: Any) -> bytes:
+    """A Keras model as a float32 ``.tflite`` (``RunContext``'s float converter)."""
+    return convert_keras(model, "float32")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from compressor.core.context import RunContext
-from compressor.core.cost_model import estimate_latency_ms
 from compressor.core.fidelity import compare_outputs
+from compressor.planning.cost_model import estimate_latency_ms
 
 
 def gzip_size(data: bytes) -> int:
@@ -24,7 +24,7 @@ def gzip_size(data: bytes) -> int:
 
 def weight_zero_fraction(model: bytes) -> float:
     """Fraction of exactly-zero values in the model's constant weight buffers."""
-    from compressor.core.tflite_runtime import constant_tensors
+    from compressor.litert.tflite_runtime import constant_tensors
 
     total = zeros = 0
     for values in constant_tensors(model):
@@ -67,7 +67,7 @@ def measure_tflite(
     interleaved with the baseline. On a target that computes floats in float16, a float
     model's fidelity is that of ``source_model`` (its Keras model) re-run in float16; the
     host's float32 fidelity is kept beside it."""
-    from compressor.core.tflite_runtime import TFLiteModel, measure_latency
+    from compressor.litert.tflite_runtime import TFLiteModel, measure_latency
 
     threads = context.profile.threads
     if latency is None:
@@ -103,7 +103,7 @@ def _arithmetic(
     """How fidelity is computed on this target, and the float16 outputs when emulated."""
     if context.profile.float_arithmetic != "float16" or precision not in ("float32", "float16"):
         return f"{precision} as LiteRT computes it on this host", None
-    from compressor.core.float16_arithmetic import emulated_outputs
+    from compressor.litert.float16_arithmetic import emulated_outputs
 
     outputs, method = emulated_outputs(source_model, images)
     return method, outputs

@@ -26,12 +26,12 @@ from compressor.core.artifact import Artifact
 from compressor.core.constraints import Constraints, Miss, primary_fidelity
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError
-from compressor.core.measurement import measure_tflite
-from compressor.core.plan import StageSpec
-from compressor.core.planner import Candidate, PlanningResult
-from compressor.core.runner import StageCache, apply_step
 from compressor.core.strategy import Strategy, StrategyConfig
-from compressor.core.tflite_coverage import model_coverage
+from compressor.engine.runner import StageCache, apply_step
+from compressor.litert.measurement import measure_tflite
+from compressor.litert.tflite_coverage import model_coverage
+from compressor.planning.plan import StageSpec
+from compressor.planning.planner import Candidate, PlanningResult
 
 # Host latencies within this fraction of each other are the same speed (timing noise).
 LATENCY_NOISE = 0.03
@@ -355,7 +355,7 @@ def _retime_side_by_side(
 ) -> None:
     """Time the baseline and every candidate that meets the constraints round-robin, so the
     latency comparison that decides between them is fair on a noisy host."""
-    from compressor.core.tflite_runtime import interleaved_stats
+    from compressor.litert.tflite_runtime import interleaved_stats
 
     contenders = [c for c in measured if c.meets_constraints]
     if not contenders:

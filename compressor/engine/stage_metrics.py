@@ -13,18 +13,16 @@ from typing import Any
 import numpy as np
 
 from compressor.core.artifact import Artifact
-from compressor.core.context import RunContext
-from compressor.core.cost_model import estimate_latency_ms, estimate_size_bytes
+from compressor.core.context import SAMPLE_IMAGES, RunContext
 from compressor.core.fidelity import compare_outputs
-
-SAMPLE_IMAGES = 4
+from compressor.planning.cost_model import estimate_latency_ms, estimate_size_bytes
 
 
 def stage_snapshot(artifact: Artifact, context: RunContext) -> dict[str, Any]:
     """What is known of a stage's output, split into what was ``measured`` (fidelity on
     held-out images; size of a ``.tflite``) and what is ``estimated`` by the cost model
     (size of a Keras model, target latency)."""
-    from compressor.core.measurement import gzip_size
+    from compressor.litert.measurement import gzip_size
 
     images = context.images.evaluation[:SAMPLE_IMAGES]
     reference = context.float_outputs("evaluation")[:SAMPLE_IMAGES]
@@ -33,7 +31,7 @@ def stage_snapshot(artifact: Artifact, context: RunContext) -> dict[str, Any]:
     estimated: dict[str, Any] = {}
     flatbuffer = artifact.tflite_bytes or (artifact.graph.tflite if artifact.graph else None)
     if flatbuffer is not None:
-        from compressor.core.tflite_runtime import TFLiteModel
+        from compressor.litert.tflite_runtime import TFLiteModel
 
         outputs = TFLiteModel(flatbuffer).predict(images)
         measured["size_bytes"] = len(flatbuffer)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compressor.core.measured_constants import measured
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
+from compressor.planning.measured_constants import measured
 
 # Passes over the data a layer kind costs when it cannot be fused into a conv.
 _ELEMENTWISE_PASSES = {

@@ -21,17 +21,9 @@ from compressor.core.context import ProgressCallback, RunContext
 from compressor.core.datasets import ImageSet, load_builtin_samples, load_image_folder
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError
 from compressor.core.model_info import ModelInfo
-from compressor.core.plan import (
-    Plan,
-    StageSpec,
-    check_plan_stages,
-    load_plan,
-    resolve_plan_steps,
-)
-from compressor.core.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.core.profiles import HardwareProfile
-from compressor.core.resolution import ResolutionChoice, choose_resolution
-from compressor.core.run_store import (
+from compressor.engine.plugin_host import PluginHost
+from compressor.engine.run_store import (
     ERROR_FILE,
     JOB_FILE,
     create_run_dir,
@@ -40,7 +32,7 @@ from compressor.core.run_store import (
     write_json_atomic,
     write_status,
 )
-from compressor.core.runner import (
+from compressor.engine.runner import (
     ResumePoint,
     StageCache,
     build_report,
@@ -48,8 +40,16 @@ from compressor.core.runner import (
     load_stage_output,
     run_stages,
 )
-from compressor.core.search import SearchResult, search_plans
-from compressor.plugins.manager import PluginHost
+from compressor.engine.search import SearchResult, search_plans
+from compressor.planning.plan import (
+    Plan,
+    StageSpec,
+    check_plan_stages,
+    load_plan,
+    resolve_plan_steps,
+)
+from compressor.planning.planner import PlanningResult, plan_pipeline, to_plan
+from compressor.planning.resolution import ResolutionChoice, choose_resolution
 
 SEARCH_FILE = "search.json"  # the plan search's candidates, kept for a resumed run's report
 
@@ -87,11 +87,11 @@ def load_model(
     ``fixed_inputs`` (``--input NAME=VALUE``) become constants first. A model of free
     input size without ``input_size`` gets the size ``choose_size`` picks (recorded in
     ``origin["input_size_choice"]``)."""
-    from compressor.core.native_logs import import_tensorflow_quietly
+    from compressor.litert.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from compressor.core.keras_io import fix_input_size, load_user_model, require_image_model
     from compressor.core.model_info import model_info_from_keras
+    from compressor.ingest.keras_io import fix_input_size, load_user_model, require_image_model
 
     if model_path is not None and _is_frozen_graph_path(model_path):
         return _load_frozen(model_path, input_size, fixed_inputs or {})
@@ -112,7 +112,7 @@ def load_model(
         user = load_user_model(model_path, host.keras_objects())
         model, source, origin = user.model, str(model_path), user.origin
         if fixed_inputs:
-            from compressor.core.fixed_inputs import fix_keras_inputs
+            from compressor.ingest.fixed_inputs import fix_keras_inputs
 
             model, origin["fixed_inputs"] = fix_keras_inputs(model, fixed_inputs)
         shape = model.inputs[0].shape if len(model.inputs) == 1 else None
@@ -130,8 +130,8 @@ def load_model(
 
 
 def _is_frozen_graph_path(path: Path) -> bool:
-    from compressor.core.frozen_graph import is_saved_model_dir
-    from compressor.core.onnx_import import ONNX_SUFFIX
+    from compressor.ingest.onnx_import import ONNX_SUFFIX
+    from compressor.litert.frozen_graph import is_saved_model_dir
 
     return path.suffix.lower() in (".tflite", ONNX_SUFFIX) or is_saved_model_dir(path)
 
@@ -141,13 +141,13 @@ def _load_frozen(
 ) -> LoadedModel:
     """A SavedModel, float ``.tflite`` or ONNX file (converted by onnx2tf), checked to
     take one static image input."""
-    from compressor.core.frozen_graph import (
+    from compressor.ingest.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
+    from compressor.litert.frozen_graph import (
         TFLITE_FORMAT,
         FrozenGraph,
         load_frozen_graph,
         model_info_from_tflite,
     )
-    from compressor.core.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
 
     if not path.exists():
         raise CompressorError(f"model file {path} does not exist", "check the --model path")
@@ -165,13 +165,13 @@ def _load_frozen(
         graph = load_frozen_graph(path)
         origin["format"] = graph.source_format
     if fixed_inputs:
-        from compressor.core.fixed_inputs import fix_tflite_inputs
+        from compressor.ingest.fixed_inputs import fix_tflite_inputs
 
         fixed, origin["fixed_inputs"] = fix_tflite_inputs(graph.tflite, fixed_inputs)
         # the SavedModel still has the inputs: from here on, the fixed .tflite is the graph
         graph = FrozenGraph(fixed, TFLITE_FORMAT, graph.name)
     if graph.source_format == TFLITE_FORMAT:
-        from compressor.core.tflite_fold import fold_constants
+        from compressor.litert.tflite_fold import fold_constants
 
         folded = fold_constants(graph.tflite)
         if folded.folded_ops:
@@ -312,7 +312,9 @@ def run_job(
             "strict": options.strict,
         },
     )
-    context = _new_context(profile, run_dir, loaded, images, plan, seed, progress, constraints)
+    context = _new_context(
+        host, profile, run_dir, loaded, images, plan, seed, progress, constraints
+    )
     cache = StageCache()
     search: SearchResult | None = None
     try:
@@ -383,7 +385,7 @@ def resume_job(
     )
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, str(run_dir))
     context = _new_context(
-        profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
+        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
     )
     records = [r for r in status["completed_stages"] if r["name"] != "evaluate"]
     resume = None
@@ -409,6 +411,7 @@ def resume_job(
 
 
 def _new_context(
+    host: PluginHost,
     profile: HardwareProfile,
     run_dir: Path,
     loaded: LoadedModel,
@@ -419,7 +422,7 @@ def _new_context(
     constraints: Constraints,
 ) -> RunContext:
     """The context a run's stages share, around the loaded float model."""
-    context = RunContext(
+    context = host.run_context(
         profile=profile,
         run_dir=run_dir,
         float_model=loaded.model,
