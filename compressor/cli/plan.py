@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from compressor.cli import options
 from compressor.cli.render import Table, compact_params, console, mb, ms, warn_failed_plugins
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
@@ -144,15 +145,8 @@ def plan(
         help="Keras model (.keras/.h5); default: the built-in style-transfer generator.",
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write the plan YAML here."),
-    input_size: int = typer.Option(
-        None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
-    ),
-    fixed_input: list[str] = typer.Option(
-        None,
-        "--input",
-        help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
-        "constant; repeatable.",
-    ),
+    input_size: int = options.INPUT_SIZE,
+    fixed_input: list[str] = options.FIXED_INPUTS,
     max_latency_ms: float = typer.Option(
         None,
         "--max-latency-ms",

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from compressor.cli import options
 from compressor.cli.render import console, print_report, warn_failed_plugins
 from compressor.engine.plugin_host import get_host
 from compressor.reports.report_model import Report
@@ -45,15 +46,8 @@ def run(
     model: Path = typer.Option(None, "--model", "-m", help="Keras model; default: built-in."),
     data: Path = typer.Option(None, "--data", "-d", help="Folder of images; default: built-in."),
     output: Path = typer.Option(None, "--output", "-o", help="New run directory (default runs/…)."),
-    input_size: int = typer.Option(
-        None, "--input-size", help="Input size of a dynamic-size model or of the built-in demo."
-    ),
-    fixed_input: list[str] = typer.Option(
-        None,
-        "--input",
-        help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
-        "constant; repeatable.",
-    ),
+    input_size: int = options.INPUT_SIZE,
+    fixed_input: list[str] = options.FIXED_INPUTS,
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
     min_fidelity: float = typer.Option(
         None,

@@ -29,14 +29,13 @@ from compressor.api import (
 from compressor.core.errors import error_line
 from compressor.litert.frozen_graph import FROZEN_KEY, TFLITE_FORMAT
 from compressor.litert.tflite_runtime import io_types
-from compressor.planning.measured_constants import measured
 from compressor.strategies.mixed_precision import (
     Recipe,
     _float_op_count,
     _signature,
     float_tflite_of,
 )
-from compressor.strategies.quantize import full_int8_loss
+from compressor.strategies.quantize import precision_estimate
 
 
 class AeqConfig(StrategyConfig):
@@ -62,6 +61,10 @@ class _AeqStrategy(Strategy):
         if "float32" not in profile.io_types and precision != "int8":
             return Support.no(f"{profile.name} needs integer I/O")
         return Support.yes()
+
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        """The measured fidelity cost of this strategy's precision."""
+        return precision_estimate(self.produces_precision, info)
 
     def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
         """The quantized model: every op at ``produces_precision``, calibrated on the run's
@@ -103,9 +106,6 @@ class AeqFullInt8(_AeqStrategy):
     summary = "ai-edge-quantizer static int8 on a float .tflite (int8 I/O)"
     produces_precision = "int8"
 
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="int8", ssim_loss=full_int8_loss(info))
-
 
 class AeqInt16x8(_AeqStrategy):
     """int16 activations, int8 weights: accurate, slow on CPUs (reference kernels)."""
@@ -114,9 +114,6 @@ class AeqInt16x8(_AeqStrategy):
     summary = "ai-edge-quantizer int16 activations / int8 weights on a float .tflite"
     produces_precision = "int16x8"
 
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="int16x8", ssim_loss=measured("ssim_loss.int16x8"))
-
 
 class AeqDynamicInt8(_AeqStrategy):
     """int8 weights, float activations quantized on the fly (no calibration)."""
@@ -124,9 +121,6 @@ class AeqDynamicInt8(_AeqStrategy):
     name = "aeq-dynamic-int8"
     summary = "ai-edge-quantizer dynamic-range int8 on a float .tflite"
     produces_precision = "dynamic_int8"
-
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="dynamic_int8", ssim_loss=measured("ssim_loss.dynamic_int8"))
 
     def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
         from ai_edge_quantizer import quantizer, recipe
@@ -144,9 +138,6 @@ class AeqFloat16(_AeqStrategy):
     name = "aeq-float16"
     summary = "ai-edge-quantizer float16 weights on a float .tflite (float casting)"
     produces_precision = "float16"
-
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="float16", ssim_loss=measured("ssim_loss.float16"))
 
     def quantize(self, float_model: bytes, context: RunContext, config: AeqConfig) -> bytes:
         from ai_edge_quantizer import qtyping, quantizer

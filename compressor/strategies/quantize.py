@@ -71,6 +71,10 @@ class _TFLiteConversion(Strategy):
             return Support.no(f"{profile.name} needs integer I/O")
         return Support.yes()
 
+    def estimate(self, profile, info, params, pipeline) -> Estimate:
+        """The measured fidelity cost of this strategy's precision."""
+        return precision_estimate(self.produces_precision, info)
+
     def configure(self, converter: Any, context: RunContext, config: StrategyConfig) -> dict:
         """Set converter options; return facts to record on the artifact."""
         return {}
@@ -109,9 +113,6 @@ class Float32Conversion(_TFLiteConversion):
     summary = "TFLite float32 conversion (no quantization)"
     produces_precision = "float32"
 
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="float32")
-
     def apply(self, artifact: Artifact, context: RunContext, config: StrategyConfig) -> Artifact:
         """Convert; the untouched float model's conversion is the run's baseline, made once."""
         original = artifact.keras_model or artifact.graph
@@ -129,9 +130,6 @@ class Float16Conversion(_TFLiteConversion):
     summary = "TFLite float16 weights (GPU delegate runs fp16 natively)"
     produces_precision = "float16"
 
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="float16", ssim_loss=measured("ssim_loss.float16"))
-
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "float16")
         return {}
@@ -144,9 +142,6 @@ class DynamicRangeInt8(_TFLiteConversion):
     summary = "TFLite dynamic-range int8 (int8 weights, float activations)"
     produces_precision = "dynamic_int8"
 
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="dynamic_int8", ssim_loss=measured("ssim_loss.dynamic_int8"))
-
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "dynamic_int8")
         return {}
@@ -157,6 +152,15 @@ def full_int8_loss(info: ModelInfo) -> float:
     if info.has_instance_norm:
         return measured("ssim_loss.full_int8_instance_norm")
     return measured("ssim_loss.full_int8")
+
+
+def precision_estimate(precision: str, info: ModelInfo) -> Estimate:
+    """What converting to ``precision`` costs in fidelity (measured planner constants)."""
+    if precision == "float32":
+        return Estimate(precision="float32")
+    if precision == "int8":
+        return Estimate(precision="int8", ssim_loss=full_int8_loss(info))
+    return Estimate(precision=precision, ssim_loss=measured(f"ssim_loss.{precision}"))
 
 
 class FullInteger(_TFLiteConversion):
@@ -247,9 +251,6 @@ class Int16x8(_TFLiteConversion):
         if info.has_instance_norm:
             return Support.no("instance norm's SQUARED_DIFFERENCE has no int16 kernel")
         return Support.yes()
-
-    def estimate(self, profile, info, params, pipeline) -> Estimate:
-        return Estimate(precision="int16x8", ssim_loss=measured("ssim_loss.int16x8"))
 
     def configure(self, converter, context, config) -> dict:
         configure_converter(converter, "int16x8", context.representative_images(32))

@@ -22,8 +22,8 @@ from compressor.api import (
     StrategyRegistry,
     Support,
     clone_keras_model,
+    fine_tune_on_float,
     hookimpl,
-    self_distill,
 )
 
 _CLUSTERABLE = ("Conv2D", "Dense")  # depthwise kernels stay unclustered in tfmot 0.8
@@ -96,16 +96,7 @@ class WeightClustering(Strategy):
                 layer.set_weights(original.get_weights())
         if not clustered_names:
             raise StageError("weight-clustering: no layer to cluster")
-        self_distill(
-            wrapped,
-            context.images.train,
-            context.float_outputs("train"),
-            steps=config.fine_tune_steps,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            progress=context.progress,
-            seed=context.seed,
-        )
+        fine_tune_on_float(wrapped, context, config)  # self-distilled on the float outputs
         stripped = tfmot.clustering.keras.strip_clustering(wrapped)
         values = distinct_values(stripped, clustered_names)
         context.note(f"weight-clustering: {len(clustered_names)} layers, ≤{values} values each")
