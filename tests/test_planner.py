@@ -270,3 +270,25 @@ def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path)
         run_job(host, None, tmp_path / "plan.yaml", missing_model, None, tmp_path / "run")
     assert "stages[0].params" in caught.value.message and "bogus" in caught.value.message
     assert not (tmp_path / "run").exists()
+
+
+def test_out_of_budget_the_planner_ranks_the_closest_first(host, tmp_path):
+    """When no pipeline is predicted within the budgets, the one predicted closest to
+    them (summed relative miss, as the search measures) leads the ranking — not merely
+    the best score — so the search measures it."""
+    source = next(p for p in builtin_profile_paths() if p.stem == "x86-cpu")
+    data = yaml.safe_load(source.read_text())
+    info = default_model_info(256)
+    float_ms = plan_pipeline(host.profiles.resolve("x86-cpu"), info, host.strategies)
+    float_ms = float_ms.baseline.latency_ms
+    data["name"] = "x86-rt"
+    data["budgets"] = {"max_latency_ms": float_ms / 3, "min_fidelity": 0.999}
+    path = tmp_path / "rt.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = plan_pipeline(load_profile_file(path), info, host.strategies)
+    assert all(c.budget_misses for c in result.ranked)
+    delegated = [c for c in result.ranked if c.fully_delegated]
+    assert result.chosen.miss_total == pytest.approx(min(c.miss_total for c in delegated), abs=1e-3)
+    best_score = min(delegated, key=lambda c: c.score)
+    assert result.chosen.miss_total <= best_score.miss_total
+    assert any("closest" in w for w in result.warnings)

@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from compressor.core.constraints import Constraints
 from compressor.core.errors import PlanError
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
@@ -64,6 +65,7 @@ class Candidate:
     conversions: int = 0  # conversions the pipeline may run (a tie-breaker: cheaper first)
     score: float = 0.0
     budget_misses: list[str] = field(default_factory=list)
+    miss_total: float = 0.0  # summed relative miss of the budgets (0 within budget)
 
     @property
     def fully_delegated(self) -> bool:
@@ -195,6 +197,22 @@ def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[str]:
     return misses
 
 
+def _relative_miss(candidate: Candidate, profile: HardwareProfile) -> float:
+    """How far the estimates are past the budgets, summed as fractions of each limit —
+    the measure the search uses to pick the closest measured candidate."""
+    budgets = profile.budgets
+    constraints = Constraints(
+        min_fidelity=budgets.fidelity_floor,
+        max_latency_ms=budgets.max_latency_ms,
+        max_size_mb=budgets.max_size_mb,
+        max_gzip_mb=budgets.max_gzip_mb,
+    )
+    misses = constraints.misses(
+        candidate.ssim, candidate.latency_ms, candidate.size_bytes, candidate.gzip_bytes
+    )
+    return sum(miss.relative for miss in misses)
+
+
 def _ms(value: float) -> str:
     return f"{value:.3g}"
 
@@ -300,14 +318,18 @@ def plan_pipeline(
     for candidate in candidates:
         candidate.score = _score(candidate, baseline, profile)
         candidate.budget_misses = _budget_misses(candidate, profile)
+        candidate.miss_total = _relative_miss(candidate, profile) if candidate.budget_misses else 0
     # Within budget first, then fully delegated (a fallback op splits the graph and
-    # costs a CPU round trip the latency model does not see), then score; on a tie the
-    # shorter pipeline wins (a stage with no predicted effect never earns its place).
+    # costs a CPU round trip the latency model does not see), then — outside the budgets —
+    # the closest to them (summed relative miss, as the search picks among measured
+    # candidates), then score; on a tie the shorter pipeline wins (a stage with no
+    # predicted effect never earns its place).
     ranked = sorted(
         candidates,
         key=lambda c: (
             bool(c.budget_misses),
             not c.fully_delegated,
+            round(c.miss_total, 3),
             round(c.score, 9),
             c.length,
             c.conversions,

@@ -259,10 +259,15 @@ class CutStudentConfig(StrategyConfig):
     )
     steps: int = Field(default=800, ge=0, le=1_000_000, description="Distillation steps")
     batch_size: int = Field(default=4, ge=1, le=512, description="Crops per step")
-    learning_rate: float = Field(default=5e-4, gt=0, le=1, description="Adam learning rate")
+    learning_rate: float = Field(
+        default=1e-3, gt=0, le=1, description="Adam learning rate (cosine decay to 2 %)"
+    )
     crop_size: int = Field(default=128, ge=0, le=4096, description="Crop side (0: whole)")
     feature_weight: float = Field(
         default=1.0, ge=0, description="Weight of the trunk feature-map term"
+    )
+    ssim_weight: float = Field(
+        default=3.0, ge=0, description="Weight of the (1 - SSIM) output term"
     )
 
 
@@ -345,6 +350,7 @@ class CutStudent(Strategy):
             config.feature_weight,
             context.progress,
             context.seed,
+            config.ssim_weight,
         )
         before, after = context.model_info, model_info_from_keras(student)
         context.model_info = after
