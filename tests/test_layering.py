@@ -15,7 +15,13 @@ LAYERS = (
     ("compressor.planning",),  # TF-free planning
     ("compressor.litert", "compressor.reports"),  # LiteRT adapters; the typed report
     ("compressor.ingest",),  # users' models in
-    ("compressor.api", "compressor.models", "compressor.strategies", "compressor.style"),
+    (
+        "compressor.api",
+        "compressor.hardware_profiles",
+        "compressor.models",
+        "compressor.strategies",
+        "compressor.style",
+    ),
     ("compressor.engine",),  # run engine and use cases: drives the plugins
     ("compressor.cli", "compressor.testing", "compressor.__main__"),
 )
@@ -36,7 +42,8 @@ def _layer(module: str) -> int:
     best, found = -1, None
     for index, packages in enumerate(LAYERS):
         for package in packages:
-            if (module == package or module.startswith(package + ".")) and len(package) > best:
+            inside = module.startswith(package + ".") and package != "compressor"
+            if (module == package or inside) and len(package) > best:
                 best, found = len(package), index
     assert found is not None, f"{module} is in no layer: add its package to LAYERS"
     return found
