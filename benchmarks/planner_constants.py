@@ -143,18 +143,29 @@ def _demo() -> tuple[Any, Any, Any]:
 
 
 def measure_cut_student(values: dict[str, dict[str, Any]], teacher: Any, context: Any) -> None:
-    """The SSIM the cut-student defaults lose on the demo (the planner's constant)."""
+    """The SSIM each offered cut-student shape loses on the demo (default distillation):
+    one constant per shape, and the default shape's as the width curve's point."""
     from compressor.core.artifact import Artifact
+    from compressor.strategies.distill import CUT_SHAPES, cut_shape_constant
 
-    start = time.perf_counter()
-    cut = _apply("cut-student", Artifact(keras_model=teacher), context)
-    data = _apply("tflite-float32", cut, context).tflite_bytes
-    values["ssim_loss.cut_student@0.5"] = {
-        "value": _loss(data, context),
-        "how": "cut-student defaults (0.5x width, 5 blocks, 5x5 edges, 800 steps, SSIM term "
-        f"3) + float32 ({time.perf_counter() - start:.0f} s); the planner interpolates other "
-        "widths linearly to no loss at 1.0",
-    }
+    default = (0.5, 5, 5)
+    for keep, blocks, edge in CUT_SHAPES:
+        start = time.perf_counter()
+        shape = {"keep": keep, "residual_blocks": blocks, "edge_kernel": edge}
+        cut = _apply("cut-student", Artifact(keras_model=teacher), context, **shape)
+        data = _apply("tflite-float32", cut, context).tflite_bytes
+        entry = {
+            "value": _loss(data, context),
+            "how": f"cut-student {keep:g}x width, {blocks} blocks, {edge}x{edge} edges (default "
+            f"800 steps, SSIM term 3) + float32 ({time.perf_counter() - start:.0f} s)",
+        }
+        values[cut_shape_constant(keep, blocks, edge)] = entry
+        if (keep, blocks, edge) == default:
+            values["ssim_loss.cut_student@0.5"] = {
+                "value": entry["value"],
+                "how": entry["how"] + "; the planner interpolates other widths linearly to no "
+                "loss at 1.0",
+            }
 
 
 def measure(quick: bool, values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

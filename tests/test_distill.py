@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 from compressor.core.artifact import Artifact
@@ -172,3 +173,21 @@ def test_cut_student_ssim_term_brings_the_student_closer_in_ssim(tmp_path, image
                          ssim_weight=weight)  # fmt: skip
         scores[weight] = ssim(reference, student.predict(images, verbose=0))
     assert scores[3.0] > scores[0.0] + 0.01, scores
+
+
+def test_cut_student_estimate_uses_the_shape_measurement_when_there_is_one(monkeypatch):
+    """Shapes of the same width repair differently: a shape measured on its own is
+    estimated by its measurement, others by the width curve."""
+    from compressor.planning import measured_constants
+    from compressor.strategies.distill import cut_shape_constant, cut_student_loss
+
+    document = {
+        "values": {
+            "ssim_loss.cut_student@0.5": {"value": 0.2, "how": "t"},
+            cut_shape_constant(0.5, 3, 3): {"value": 0.25, "how": "t"},
+        }
+    }
+    monkeypatch.setattr(measured_constants, "_document", lambda: document)
+    assert cut_student_loss(0.5, 3, 3) == 0.25
+    assert cut_student_loss(0.5, 5, 9) == 0.2
+    assert cut_student_loss(0.75, 5, 5) == pytest.approx(0.1)  # halfway to no loss at 1.0

@@ -30,6 +30,11 @@ def measured(name: str) -> float:
     return float(values[name]["value"])
 
 
+def is_measured(name: str) -> bool:
+    """True when constant ``name`` has been measured (is in the constants file)."""
+    return name in _document()["values"]
+
+
 def measured_curve(name: str, x: float, anchor: tuple[float, float]) -> float:
     """Linear interpolation of the points ``name@x`` measured, plus ``anchor`` (the value
     at no compression); clamped to the nearest point outside them."""

@@ -27,7 +27,7 @@ from compressor.models.generator_spec import (
     generator_info,
     student_of,
 )
-from compressor.planning.measured_constants import measured, measured_curve
+from compressor.planning.measured_constants import is_measured, measured, measured_curve
 
 # Students (300 distillation steps): the one shape measured (width x0.5, 5 blocks, plain
 # convs) reached SSIM 0.569 vs the teacher at 256x256 (benchmarks/style_transfer.py,
@@ -284,7 +284,7 @@ class CutStudent(Strategy):
     def candidate_params(self, profile, info) -> list[dict[str, Any]]:
         return [
             {"keep": keep, "residual_blocks": blocks, "edge_kernel": kernel}
-            for keep, blocks, kernel in _CUT_SHAPES
+            for keep, blocks, kernel in CUT_SHAPES
         ]
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
@@ -309,7 +309,7 @@ class CutStudent(Strategy):
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         config = self.Config.model_validate(params)
         return Estimate(
-            ssim_loss=measured_curve("ssim_loss.cut_student", config.keep, (1.0, 0.0)),
+            ssim_loss=cut_student_loss(config.keep, config.residual_blocks, config.edge_kernel),
             fine_tunes=True,
             note=f"teacher's {config.residual_blocks} most active blocks and strongest "
             f"filters, {config.keep:g}x width, {config.edge_kernel}x{config.edge_kernel} "
@@ -370,11 +370,26 @@ class CutStudent(Strategy):
         )
 
 
+def cut_shape_constant(keep: float, blocks: int, edge_kernel: int) -> str:
+    """Name of the measured SSIM loss of one cut shape (default distillation)."""
+    return f"ssim_loss.cut_student_shape.{keep:g}x_{blocks}b_{edge_kernel}e"
+
+
+def cut_student_loss(keep: float, blocks: int, edge_kernel: int) -> float:
+    """Expected SSIM loss of a cut student: the shape's own measurement when there is one
+    (blocks and edge kernels differ in what distillation can repair), else the width
+    curve ``ssim_loss.cut_student@keep``."""
+    name = cut_shape_constant(keep, blocks, edge_kernel)
+    if is_measured(name):
+        return measured(name)
+    return measured_curve("ssim_loss.cut_student", keep, (1.0, 0.0))
+
+
 # Cut shapes (width kept, residual blocks kept, edge kernel). Measured at 256x256 on the
 # x86 host, 2 threads, float32 (docs/style-transfer.md): residual blocks cost little at
 # half width, the two 9x9 full-resolution convs dominate; 5x5 edges took 0.5x width from
 # 2.3x to 3.4x faster than the teacher.
-_CUT_SHAPES = ((0.5, 5, 5), (0.5, 5, 9), (0.5, 3, 3))
+CUT_SHAPES = ((0.5, 5, 5), (0.5, 5, 9), (0.5, 3, 3))
 
 
 @hookimpl
