@@ -146,9 +146,10 @@ def measure_cut_student(values: dict[str, dict[str, Any]], teacher: Any, context
     """The SSIM each offered cut-student shape loses on the demo (default distillation):
     one constant per shape, and the default shape's as the width curve's point."""
     from compressor.core.artifact import Artifact
-    from compressor.strategies.distill import CUT_SHAPES, cut_shape_constant
+    from compressor.strategies.distill import CUT_SHAPES, CutStudentConfig, cut_shape_constant
 
-    default = (0.5, 5, 5)
+    defaults = CutStudentConfig()
+    default = (defaults.keep, defaults.residual_blocks, defaults.edge_kernel)
     for keep, blocks, edge in CUT_SHAPES:
         start = time.perf_counter()
         shape = {"keep": keep, "residual_blocks": blocks, "edge_kernel": edge}
@@ -157,7 +158,8 @@ def measure_cut_student(values: dict[str, dict[str, Any]], teacher: Any, context
         entry = {
             "value": _loss(data, context),
             "how": f"cut-student {keep:g}x width, {blocks} blocks, {edge}x{edge} edges (default "
-            f"800 steps, SSIM term 3) + float32 ({time.perf_counter() - start:.0f} s)",
+            f"{defaults.steps} steps, SSIM term {defaults.ssim_weight:g}) + float32 "
+            f"({time.perf_counter() - start:.0f} s)",
         }
         values[cut_shape_constant(keep, blocks, edge)] = entry
         if (keep, blocks, edge) == default:
@@ -294,7 +296,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="post-training values only")
     parser.add_argument(
-        "--only-cut-student", action="store_true", help="re-measure the cut-student constant only"
+        "--only-cut-student",
+        action="store_true",
+        help="re-measure the cut-student constants (every offered shape) only",
     )
     args = parser.parse_args()
     import compressor  # noqa: F401  (Keras 2 switch)

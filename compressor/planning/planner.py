@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from compressor.core.constraints import Constraints
+from compressor.core.constraints import Constraints, Miss
 from compressor.core.errors import PlanError
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
@@ -183,23 +183,9 @@ def _score(candidate: Candidate, baseline: Candidate, profile: HardwareProfile) 
     )
 
 
-def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[str]:
-    budgets, misses = profile.budgets, []
-    if budgets.max_size_mb and candidate.size_bytes > budgets.max_size_mb * 1e6:
-        misses.append(f"size {candidate.size_bytes / 1e6:.2f} MB > {budgets.max_size_mb} MB")
-    if budgets.max_gzip_mb and candidate.gzip_bytes > budgets.max_gzip_mb * 1e6:
-        misses.append(f"gzip {candidate.gzip_bytes / 1e6:.2f} MB > {budgets.max_gzip_mb} MB")
-    if budgets.max_latency_ms and candidate.latency_ms > budgets.max_latency_ms:
-        misses.append(f"latency {candidate.latency_ms:.1f} ms > {budgets.max_latency_ms} ms")
-    floor = budgets.fidelity_floor
-    if floor and candidate.ssim < floor:
-        misses.append(f"est. SSIM {candidate.ssim:.3f} < {floor}")
-    return misses
-
-
-def _relative_miss(candidate: Candidate, profile: HardwareProfile) -> float:
-    """How far the estimates are past the budgets, summed as fractions of each limit —
-    the measure the search uses to pick the closest measured candidate."""
+def _budget_misses(candidate: Candidate, profile: HardwareProfile) -> list[Miss]:
+    """The profile's budgets the estimates miss — the same check (``Constraints.misses``)
+    the search applies to measured candidates, so both agree on what "closest" means."""
     budgets = profile.budgets
     constraints = Constraints(
         min_fidelity=budgets.fidelity_floor,
@@ -207,10 +193,9 @@ def _relative_miss(candidate: Candidate, profile: HardwareProfile) -> float:
         max_size_mb=budgets.max_size_mb,
         max_gzip_mb=budgets.max_gzip_mb,
     )
-    misses = constraints.misses(
+    return constraints.misses(
         candidate.ssim, candidate.latency_ms, candidate.size_bytes, candidate.gzip_bytes
     )
-    return sum(miss.relative for miss in misses)
 
 
 def _ms(value: float) -> str:
@@ -317,8 +302,9 @@ def plan_pipeline(
     baseline = _baseline(profile, info)
     for candidate in candidates:
         candidate.score = _score(candidate, baseline, profile)
-        candidate.budget_misses = _budget_misses(candidate, profile)
-        candidate.miss_total = _relative_miss(candidate, profile) if candidate.budget_misses else 0
+        misses = _budget_misses(candidate, profile)
+        candidate.budget_misses = [f"est. {miss.text()}" for miss in misses]
+        candidate.miss_total = sum(miss.relative for miss in misses)
     # Within budget first, then fully delegated (a fallback op splits the graph and
     # costs a CPU round trip the latency model does not see), then — outside the budgets —
     # the closest to them (summed relative miss, as the search picks among measured
