@@ -252,7 +252,8 @@ def test_fold_batchnorm_is_not_planned_automatically(host):
     for profile in ("x86-cpu", "edgetpu", "pixel-cpu"):
         result = _plan(host, profile, model_info_from_keras(build_tiny_cnn()))
         assert "fold-batchnorm" not in _names(result)
-        assert all(c.step("fuse") is None for c in result.ranked)
+        fuse_steps = [c.step("fuse") for c in result.ranked]
+        assert all(s is None or s.strategy.name != "fold-batchnorm" for s in fuse_steps)
 
 
 def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path):

@@ -20,6 +20,7 @@ _KIND_BY_CLASS = {
     "Dense": "dense",
     "BatchNormalization": "batch_norm",
     "InstanceNormalization": "instance_norm",
+    "SpaceToDepthConv2D": "conv",
     "LayerNormalization": "layer_norm",
     "GroupNormalization": "group_norm",
     "ReLU": "activation",
@@ -67,6 +68,11 @@ class LayerInfo:
     custom: bool = False
     activation: str | None = None  # fused (conv/dense) or standalone activation function
     interpolation: str | None = None  # resize layers: nearest or bilinear
+    # Plain convs (Conv2D): the GEMM the runtime computes, for tile-aware costs and rewrites
+    kernel: list[int] | None = None  # kernel height, width
+    in_channels: int = 0  # GEMM input channels per tap (0: not a plain conv)
+    out_channels: int = 0  # GEMM output channels
+    stride_one_same: bool = False  # stride 1, 'same' padding, no dilation, no groups
 
 
 @dataclass
@@ -180,6 +186,10 @@ def _shape_list(shape) -> list[int | None]:
 
 
 def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
+    block = getattr(layer, "block", None)
+    if kind == "conv" and block:  # SpaceToDepthConv2D: block grid, block² channels
+        kh, kw = layer.kernel_size
+        return _product(out_shape[1:]) * kh * kw * int(in_shape[-1]) * block**2
     if kind == "conv":
         kh, kw = layer.kernel_size
         in_ch = int(in_shape[-1])
@@ -198,6 +208,29 @@ def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
     if kind == "dense":
         return _product(in_shape[1:-1]) * int(in_shape[-1]) * int(out_shape[-1])
     return 0
+
+
+def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[str, Any]:
+    """Kernel and GEMM channels of a plain conv (Conv2D or a SpaceToDepthConv2D, whose
+    GEMM runs on block² × the channels); {} for other layers."""
+    class_name = layer.__class__.__name__
+    if class_name not in ("Conv2D", "SpaceToDepthConv2D"):
+        return {}
+    block = int(config.get("block", 1))
+    plain = (
+        class_name == "Conv2D"
+        and tuple(config.get("strides", ())) == (1, 1)
+        and config.get("padding") == "same"
+        and tuple(config.get("dilation_rate", ())) == (1, 1)
+        and config.get("groups", 1) == 1
+        and config.get("data_format", "channels_last") == "channels_last"
+    )
+    return {
+        "kernel": [int(k) for k in layer.kernel_size],
+        "in_channels": int(in_shape[-1]) * block**2 // max(1, int(config.get("groups", 1))),
+        "out_channels": int(out_shape[-1]) * block**2,
+        "stride_one_same": plain,
+    }
 
 
 def _safe_config(layer) -> dict[str, Any]:
@@ -259,6 +292,7 @@ def model_info_from_keras(model) -> ModelInfo:
             return
         macs = _layer_macs(layer, kind, in_shape, out_shape) if out_shape and in_shape else 0
         config = _safe_config(layer)
+        geometry = _conv_geometry(layer, config, in_shape, out_shape) if macs else {}
         layers.append(
             LayerInfo(
                 name=layer.name,
@@ -271,6 +305,7 @@ def model_info_from_keras(model) -> ModelInfo:
                 custom=custom,
                 activation=_activation_of(class_name, config),
                 interpolation=config.get("interpolation") if kind == "resize" else None,
+                **geometry,
             )
         )
 

@@ -39,6 +39,15 @@ class PrecisionSpec(_Strict):
     )
 
 
+class ConvTiles(_Strict):
+    """Channel tiles of the target's conv kernels: a conv computes input channels per
+    tap and output channels in whole tiles, so a 3-channel output costs a 16-channel one
+    where the output tile is 16 (XNNPACK f32 on AVX-512, docs/measurements.md)."""
+
+    input: int = Field(default=1, ge=1, le=64, description="Input channels per tap, per tile")
+    output: int = Field(default=1, ge=1, le=256, description="Output channels per tile")
+
+
 class Objective(_Strict):
     """Weights of the planner's score: lower score wins among plans within budget."""
 
@@ -84,6 +93,9 @@ class HardwareProfile(_Strict):
     )
     channel_alignment: int = Field(default=1, ge=1, description="Channel multiple the target likes")
     per_op_overhead_us: float = Field(default=5.0, ge=0, description="Fixed cost per op dispatch")
+    conv_tiles: ConvTiles | None = Field(
+        default=None, description="Channel tiles of conv kernels (None: MACs cost alike)"
+    )
     budgets: Budgets = Budgets()
     objective: Objective = Objective()
 

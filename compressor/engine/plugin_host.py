@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.qat",
     "compressor.strategies.fuse",
     "compressor.strategies.mirror_pad",
+    "compressor.strategies.space_to_depth",
     "compressor.strategies.quantize",
     "compressor.strategies.mixed_precision",
     "compressor.strategies.aeq_quantize",

@@ -30,12 +30,22 @@ class _Builder:
             LayerInfo(name, class_name, kind, params, macs, elements, shape, custom, **options)
         )
 
-    def conv(self, name, filters, kernel, stride=1):
+    def conv(self, name, filters, kernel, stride=1, same=True):
         in_c = self.c
         self.h, self.w, self.c = -(-self.h // stride), -(-self.w // stride), filters
         macs = self.h * self.w * filters * kernel * kernel * in_c
         params = kernel * kernel * in_c * filters + filters
-        self._add(name, "Conv2D", "conv", params, macs, activation="linear")
+        geometry = {"kernel": [kernel, kernel], "in_channels": in_c, "out_channels": filters}
+        self._add(
+            name,
+            "Conv2D",
+            "conv",
+            params,
+            macs,
+            activation="linear",
+            stride_one_same=stride == 1 and same,
+            **geometry,
+        )
 
     def depthwise(self, name):
         macs = self.h * self.w * self.c * 9
@@ -74,7 +84,7 @@ def generator_info(config: GeneratorConfig) -> ModelInfo:
         for part in (1, 2):
             if config.depthwise:
                 b.depthwise(f"{name}_{part}_dw")
-                b.conv(f"{name}_{part}_pw", filters, 1)
+                b.conv(f"{name}_{part}_pw", filters, 1, same=False)  # Keras: "valid"
             else:
                 b.conv(f"{name}_{part}_conv", filters, 3)
             b.norm(f"{name}_{part}_norm", config.norm)

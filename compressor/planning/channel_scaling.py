@@ -47,6 +47,8 @@ def scale_info(info: ModelInfo, keep: float, alignment: int = 4) -> ModelInfo:
                 macs=int(round(layer.macs * weight)),
                 output_elements=int(round(layer.output_elements * o)),
                 output_shape=shape,
+                in_channels=int(round(layer.in_channels * i)),
+                out_channels=int(round(layer.out_channels * o)),
             )
         )
     extra = {k: v for k, v in info.extra.items() if k != GROUPS_KEY}

@@ -1,6 +1,6 @@
 """Predict size and target latency from ModelInfo and a profile's numbers (no TF).
 
-latency = conv MACs / throughput[precision]
+latency = conv MACs (channels padded to the profile's tiles) / throughput[precision]
         + memory-bound elements × passes / element rate[precision]
         + ops × per-op overhead
 Every number comes from the profile, so a calibrated profile gives better estimates.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compressor.core.model_info import ModelInfo
-from compressor.core.profiles import HardwareProfile
+from compressor.core.model_info import LayerInfo, ModelInfo
+from compressor.core.profiles import ConvTiles, HardwareProfile
 from compressor.planning.measured_constants import measured
 
 # Passes over the data a layer kind costs when it cannot be fused into a conv.
@@ -42,14 +42,25 @@ class Work:
     ops: int  # operators (each pays the per-op overhead)
 
 
-def work_of(info: ModelInfo, mac_factor: float = 1.0) -> Work:
-    """Split ``info``'s inference into the cost model's terms."""
+def tile_padded_macs(layer: LayerInfo, tiles: ConvTiles | None) -> float:
+    """``layer``'s MACs as the target computes them: a plain conv's input and output
+    channels rounded up to whole tiles (its other MACs as they are)."""
+    if tiles is None or not layer.in_channels or not layer.out_channels:
+        return float(layer.macs)
+    padded_in = -(-layer.in_channels // tiles.input) * tiles.input
+    padded_out = -(-layer.out_channels // tiles.output) * tiles.output
+    return layer.macs * (padded_in / layer.in_channels) * (padded_out / layer.out_channels)
+
+
+def work_of(info: ModelInfo, mac_factor: float = 1.0, tiles: ConvTiles | None = None) -> Work:
+    """Split ``info``'s inference into the cost model's terms (MACs padded to ``tiles``)."""
     other = sum(
         layer.output_elements * _ELEMENTWISE_PASSES.get(layer.kind, 0.0) for layer in info.layers
     )
     # Batch norm folds into the preceding conv; activations fuse into it.
     return Work(
-        macs=info.macs * mac_factor,
+        macs=(info.macs + sum(tile_padded_macs(layer, tiles) - layer.macs for layer in info.layers))
+        * mac_factor,
         # passes = ops the converter emits per instance norm (measured, planner_constants.json)
         norm_elements=info.elements_of(*_NORM_KINDS) * measured("norm_passes"),
         elements=other,
@@ -62,7 +73,7 @@ def estimate_latency_ms(
 ) -> float:
     """Estimated latency of one inference of ``info`` at ``precision`` on ``profile``."""
     spec = profile.precisions[precision]
-    work = work_of(info, mac_factor)
+    work = work_of(info, mac_factor, profile.conv_tiles)
     compute_ms = work.macs / (spec.gmacs_per_s * 1e9) * 1e3
     norm_rate = spec.norm_gelems_per_s or spec.gelems_per_s
     norm_ms = work.norm_elements / (norm_rate * 1e9) * 1e3

@@ -1,0 +1,128 @@
+"""The space-to-depth conv rewrite: exact on any stride-1 'same' odd conv, picked by the
+profile's channel tiles, converted and run by LiteRT, saved and loaded by name."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from compressor.core.artifact import Artifact
+from compressor.core.errors import StageError
+from compressor.core.space_to_depth_conv import SpaceToDepthConv2D, block_weights
+from compressor.models.default import demo_config
+from compressor.models.generator_spec import generator_info
+from compressor.planning.cost_model import estimate_latency_ms, tile_padded_macs
+from compressor.strategies.space_to_depth import SpaceToDepth, gainful_layers, rewrite_model
+from tests.conftest import build_tiny_cnn, make_context
+
+
+@pytest.mark.parametrize("kernel", [(3, 3), (5, 5), (7, 7), (9, 9), (9, 5), (1, 7)])
+def test_block_conv_equals_the_conv_it_came_from(kernel):
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    conv = keras.layers.Conv2D(3, kernel, padding="same", activation="relu")
+    x = np.random.default_rng(0).normal(size=(2, 12, 10, 5)).astype(np.float32)
+    want = conv(x).numpy()
+    weights = block_weights(*conv.get_weights())
+    block = SpaceToDepthConv2D(3, weights[0].shape[:2], activation="relu")
+    block.build(x.shape)
+    block.set_weights(list(weights))
+    assert weights[0].shape[2:] == (20, 12)  # 2x2 blocks: 4x the channels each way
+    np.testing.assert_allclose(block(x).numpy(), want, atol=1e-5)
+
+
+def _user_model(size: int = 32, with_lambda: bool = True):
+    """Not one of ours: a Lambda, instance norm, a 9x9 conv to 3 channels at full size."""
+    import tf_keras as keras
+
+    from compressor.core.instance_norm import InstanceNormalization
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((size, size, 3))
+    x = inputs
+    if with_lambda:
+        x = keras.layers.Lambda(lambda t: t * 2.0 - 1.0, name="scale")(x)
+    x = keras.layers.Conv2D(8, 9, padding="same", name="wide_in")(x)
+    x = InstanceNormalization(name="norm")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="middle")(x)
+    x = keras.layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="wide_out")(x)
+    return keras.Model(inputs, x, name="user_net")
+
+
+def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
+    from compressor.ingest.keras_io import load_keras_model
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.tflite_runtime import TFLiteModel, list_operators
+
+    model = _user_model()
+    rewritten = rewrite_model(model, {"wide_in", "wide_out"})
+    images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
+    want = model.predict(images, verbose=0)
+    np.testing.assert_allclose(rewritten.predict(images, verbose=0), want, atol=1e-5)
+
+    tflite = convert_keras(rewritten, "float32")
+    ops = {op.name for op in list_operators(tflite)}
+    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CONV_2D"} <= ops
+    np.testing.assert_allclose(TFLiteModel(tflite).predict(images), want, atol=1e-4)
+
+    # saved and loaded by name (a Lambda with a Python lambda never loads safely: none here)
+    model = _user_model(with_lambda=False)
+    want = model.predict(images, verbose=0)
+    path = tmp_path / "rewritten.keras"
+    rewrite_model(model, {"wide_in", "wide_out"}).save(path)
+    from compressor.core.instance_norm import InstanceNormalization
+
+    loaded = load_keras_model(
+        path,
+        {"SpaceToDepthConv2D": SpaceToDepthConv2D, "InstanceNormalization": InstanceNormalization},
+    )
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), want, atol=1e-5)
+
+
+def test_tiles_pick_the_narrow_wide_kernel_convs_of_the_generator(host):
+    tiles = host.profiles.resolve("x86-cpu").conv_tiles
+    info = generator_info(demo_config(256))
+    layers = {layer.name: layer for layer in info.layers}
+    out = layers["out_conv"]  # 9x9, 16 -> 3 channels: the 3 outputs fill a 16-wide tile
+    assert tile_padded_macs(out, tiles) == pytest.approx(out.macs * 16 / 3)
+    # the 3x3 convs never gain (4x the MACs on blocks); enc1 (3 -> 16) gains too little
+    assert set(gainful_layers(info, tiles)) == {"out_conv"}
+    assert gainful_layers(info, tiles)["out_conv"] > 3
+
+
+def test_planner_offers_the_rewrite_where_tiles_are_stated_and_predicts_it_faster(host):
+    strategy = SpaceToDepth()
+    info = generator_info(replace(demo_config(256), width=0.25))
+    x86, gpu = host.profiles.resolve("x86-cpu"), host.profiles.resolve("pixel-gpu")
+    from compressor.core.strategy import PipelineView
+
+    assert strategy.supports(x86, info, PipelineView()).ok
+    assert not strategy.supports(gpu, info, PipelineView()).ok  # no tiles stated
+    params = strategy.candidate_params(x86, info)[0]
+    rewritten = strategy.rewrite_info(info, params)
+    assert {layer.name for layer in rewritten.layers if layer.class_name != "Conv2D"} >= {
+        "enc1_conv",
+        "out_conv",
+    }
+    assert estimate_latency_ms(x86, rewritten, "float32") < estimate_latency_ms(
+        x86, info, "float32"
+    )
+
+
+def test_strategy_rewrites_checks_and_refuses_convs_it_cannot_rewrite(host, tmp_path, images_dir):
+    model = _user_model()
+    context = make_context(tmp_path, model, images_dir)
+    strategy = host.strategies.get("space-to-depth")
+    out = strategy.apply(Artifact(keras_model=model), context, strategy.Config())
+    # both 9x9 convs fill a tile of 16 outputs badly (8 and 3 channels); "middle" is 3x3
+    assert out.facts["space_to_depth_layers"] == ["wide_in", "wide_out"]
+    assert context.model_info.layers[-1].class_name == "SpaceToDepthConv2D"
+
+    strided = build_tiny_cnn()  # conv2d_1 has stride 2
+    context = make_context(tmp_path, strided, images_dir)
+    with pytest.raises(StageError, match="layers.conv2d_1 is not a stride-1 'same' Conv2D"):
+        strategy.apply(Artifact(keras_model=strided), context, strategy.Config(layers=["conv2d_1"]))
