@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
+from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
+from compressor.core.block_conv_weights import block_weights, upsampled_weights
 from compressor.core.errors import StageError
-from compressor.core.space_to_depth_conv import SpaceToDepthConv2D, block_weights
 from compressor.models.default import demo_config
 from compressor.models.generator_spec import generator_info
 from compressor.planning.cost_model import estimate_latency_ms, tile_padded_macs
@@ -34,8 +35,25 @@ def test_block_conv_equals_the_conv_it_came_from(kernel):
     np.testing.assert_allclose(block(x).numpy(), want, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel", [(3, 3), (5, 5), (1, 1), (3, 5)])
+def test_sub_pixel_conv_equals_upsample_then_conv(kernel):
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    conv = keras.layers.Conv2D(4, kernel, padding="same", activation="relu")
+    x = np.random.default_rng(0).normal(size=(2, 7, 6, 5)).astype(np.float32)
+    want = conv(keras.layers.UpSampling2D(2)(x)).numpy()
+    weights = upsampled_weights(*conv.get_weights())
+    sub_pixel = SubPixelConv2D(4, weights[0].shape[:2], activation="relu")
+    sub_pixel.build(x.shape)
+    sub_pixel.set_weights(list(weights))
+    assert weights[0].shape[2:] == (5, 16)  # at the input's size, 4 phases of outputs
+    np.testing.assert_allclose(sub_pixel(x).numpy(), want, atol=1e-5)
+
+
 def _user_model(size: int = 32, with_lambda: bool = True):
-    """Not one of ours: a Lambda, instance norm, a 9x9 conv to 3 channels at full size."""
+    """Not one of ours: a Lambda, instance norm, 9x9 convs at full size (to 8 and to 3
+    channels), a nearest upsample before a conv."""
     import tf_keras as keras
 
     from compressor.core.instance_norm import InstanceNormalization
@@ -48,7 +66,9 @@ def _user_model(size: int = 32, with_lambda: bool = True):
     x = keras.layers.Conv2D(8, 9, padding="same", name="wide_in")(x)
     x = InstanceNormalization(name="norm")(x)
     x = keras.layers.ReLU()(x)
-    x = keras.layers.Conv2D(8, 3, padding="same", name="middle")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="down")(x)
+    x = keras.layers.UpSampling2D(2, name="up")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="middle")(x)
     x = keras.layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="wide_out")(x)
     return keras.Model(inputs, x, name="user_net")
 
@@ -59,7 +79,7 @@ def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
     from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 
     model = _user_model()
-    rewritten = rewrite_model(model, {"wide_in", "wide_out"})
+    rewritten = rewrite_model(model, {"wide_in", "wide_out"}, {"middle": "up"})
     images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
     want = model.predict(images, verbose=0)
     np.testing.assert_allclose(rewritten.predict(images, verbose=0), want, atol=1e-5)
@@ -67,18 +87,23 @@ def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
     tflite = convert_keras(rewritten, "float32")
     ops = {op.name for op in list_operators(tflite)}
     assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CONV_2D"} <= ops
+    assert "RESIZE_NEAREST_NEIGHBOR" not in ops  # the upsample went into the conv
     np.testing.assert_allclose(TFLiteModel(tflite).predict(images), want, atol=1e-4)
 
     # saved and loaded by name (a Lambda with a Python lambda never loads safely: none here)
     model = _user_model(with_lambda=False)
     want = model.predict(images, verbose=0)
     path = tmp_path / "rewritten.keras"
-    rewrite_model(model, {"wide_in", "wide_out"}).save(path)
+    rewrite_model(model, {"wide_in", "wide_out"}, {"middle": "up"}).save(path)
     from compressor.core.instance_norm import InstanceNormalization
 
     loaded = load_keras_model(
         path,
-        {"SpaceToDepthConv2D": SpaceToDepthConv2D, "InstanceNormalization": InstanceNormalization},
+        {
+            "SpaceToDepthConv2D": SpaceToDepthConv2D,
+            "SubPixelConv2D": SubPixelConv2D,
+            "InstanceNormalization": InstanceNormalization,
+        },
     )
     np.testing.assert_allclose(loaded.predict(images, verbose=0), want, atol=1e-5)
 
@@ -104,10 +129,10 @@ def test_planner_offers_the_rewrite_where_tiles_are_stated_and_predicts_it_faste
     assert not strategy.supports(gpu, info, PipelineView()).ok  # no tiles stated
     params = strategy.candidate_params(x86, info)[0]
     rewritten = strategy.rewrite_info(info, params)
-    assert {layer.name for layer in rewritten.layers if layer.class_name != "Conv2D"} >= {
-        "enc1_conv",
-        "out_conv",
-    }
+    classes = {layer.name: layer.class_name for layer in rewritten.layers}
+    assert classes["enc1_conv"] == classes["out_conv"] == "SpaceToDepthConv2D"
+    assert classes["dec1_conv"] == classes["dec2_conv"] == "SubPixelConv2D"
+    assert classes["up1"] == classes["up2"] == "Activation"
     assert estimate_latency_ms(x86, rewritten, "float32") < estimate_latency_ms(
         x86, info, "float32"
     )
@@ -120,9 +145,37 @@ def test_strategy_rewrites_checks_and_refuses_convs_it_cannot_rewrite(host, tmp_
     out = strategy.apply(Artifact(keras_model=model), context, strategy.Config())
     # both 9x9 convs fill a tile of 16 outputs badly (8 and 3 channels); "middle" is 3x3
     assert out.facts["space_to_depth_layers"] == ["wide_in", "wide_out"]
-    assert context.model_info.layers[-1].class_name == "SpaceToDepthConv2D"
+    assert out.facts["sub_pixel_layers"] == ["middle"]
+    classes = {layer.name: layer.class_name for layer in context.model_info.layers}
+    assert classes["wide_out"] == "SpaceToDepthConv2D" and classes["middle"] == "SubPixelConv2D"
 
     strided = build_tiny_cnn()  # conv2d_1 has stride 2
     context = make_context(tmp_path, strided, images_dir)
     with pytest.raises(StageError, match="layers.conv2d_1 is not a stride-1 'same' Conv2D"):
         strategy.apply(Artifact(keras_model=strided), context, strategy.Config(layers=["conv2d_1"]))
+
+
+def test_predicted_rewrite_matches_the_rewritten_keras_model(host):
+    from compressor.core.model_info import model_info_from_keras
+    from compressor.models.generator import build_generator
+    from compressor.strategies.space_to_depth import upsampled_convs
+
+    config = replace(demo_config(32), width=0.25, residual_blocks=1)
+    info = generator_info(config)
+    strategy = SpaceToDepth()
+    params = strategy.candidate_params(host.profiles.resolve("x86-cpu"), info)[0]
+    predicted = strategy.rewrite_info(info, params)
+    names = set(strategy._chosen(info, strategy.Config.model_validate(params), None))
+    real = model_info_from_keras(
+        rewrite_model(build_generator(config), names, upsampled_convs(info))
+    )
+
+    def convs(model_info):
+        return [
+            (c.name, c.class_name, c.macs, c.kernel, c.in_channels, c.out_channels)
+            for c in model_info.layers
+            if c.kind == "conv"
+        ]
+
+    assert convs(predicted) == convs(real)
+    assert predicted.macs == real.macs

@@ -21,6 +21,7 @@ _KIND_BY_CLASS = {
     "BatchNormalization": "batch_norm",
     "InstanceNormalization": "instance_norm",
     "SpaceToDepthConv2D": "conv",
+    "SubPixelConv2D": "conv",
     "LayerNormalization": "layer_norm",
     "GroupNormalization": "group_norm",
     "ReLU": "activation",
@@ -186,10 +187,12 @@ def _shape_list(shape) -> list[int | None]:
 
 
 def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
-    block = getattr(layer, "block", None)
-    if kind == "conv" and block:  # SpaceToDepthConv2D: block grid, block² channels
+    if layer.__class__.__name__ == "SpaceToDepthConv2D":  # block grid, block² channels
         kh, kw = layer.kernel_size
-        return _product(out_shape[1:]) * kh * kw * int(in_shape[-1]) * block**2
+        return _product(out_shape[1:]) * kh * kw * int(in_shape[-1]) * layer.block**2
+    if layer.__class__.__name__ == "SubPixelConv2D":  # input grid, block² outputs
+        kh, kw = layer.kernel_size
+        return _product(in_shape[1:]) * kh * kw * int(out_shape[-1]) * layer.block**2
     if kind == "conv":
         kh, kw = layer.kernel_size
         in_ch = int(in_shape[-1])
@@ -211,12 +214,14 @@ def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
 
 
 def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[str, Any]:
-    """Kernel and GEMM channels of a plain conv (Conv2D or a SpaceToDepthConv2D, whose
-    GEMM runs on block² × the channels); {} for other layers."""
+    """Kernel and GEMM channels of a plain conv: a Conv2D, a SpaceToDepthConv2D (block² ×
+    the input and output channels) or a SubPixelConv2D (block² × the outputs); {} for
+    other layers."""
     class_name = layer.__class__.__name__
-    if class_name not in ("Conv2D", "SpaceToDepthConv2D"):
+    if class_name not in ("Conv2D", "SpaceToDepthConv2D", "SubPixelConv2D"):
         return {}
     block = int(config.get("block", 1))
+    in_block = block if class_name == "SpaceToDepthConv2D" else 1
     plain = (
         class_name == "Conv2D"
         and tuple(config.get("strides", ())) == (1, 1)
@@ -227,7 +232,7 @@ def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[s
     )
     return {
         "kernel": [int(k) for k in layer.kernel_size],
-        "in_channels": int(in_shape[-1]) * block**2 // max(1, int(config.get("groups", 1))),
+        "in_channels": int(in_shape[-1]) * in_block**2 // max(1, int(config.get("groups", 1))),
         "out_channels": int(out_shape[-1]) * block**2,
         "stride_one_same": plain,
     }

@@ -1,5 +1,10 @@
-"""Fuse stage: run large-kernel, narrow, full-resolution convs on space-to-depth blocks
-(``compressor.core.space_to_depth_conv``): the same function, a GEMM shape the CPU fills.
+"""Fuse stage: exact rewrites of convs onto 2×2 blocks, where the CPU's GEMM tiles run
+them faster (``compressor.core.block_conv_layers``):
+
+- a narrow, large-kernel conv at full resolution computed on space-to-depth blocks
+  (the generator's 9×9 convs: 3× faster on x86);
+- a nearest ×2 upsample followed by a conv computed as a conv at the input's size and a
+  depth-to-space (the upsampled tensor is never written; the outputs fill 4× wider tiles).
 
 Which convs gain is predicted by the profile's conv channel tiles (the cost model's
 ``tile_padded_macs``) and proven by the search's measurement; the rewritten model is
@@ -27,6 +32,7 @@ from compressor.api import (
     Support,
     hookimpl,
 )
+from compressor.core.block_conv_weights import BLOCK, block_kernel_size
 from compressor.core.keras_objects import KerasObjectRegistry
 from compressor.core.model_info import LayerInfo
 from compressor.core.profiles import ConvTiles
@@ -34,25 +40,28 @@ from compressor.litert.frozen_graph import is_frozen
 from compressor.planning.cost_model import tile_padded_macs
 from compressor.planning.coverage import not_in_op_list
 
-MIN_GAIN = 1.2  # rewrite a conv only where the tiles predict at least this speed-up
+MIN_GAIN = 1.2  # rewrite a conv onto blocks only where the tiles predict this speed-up
 
 
-def block_form(layer: LayerInfo, block: int = 2) -> LayerInfo | None:
+def _odd_same_conv(layer: LayerInfo) -> bool:
+    return (
+        layer.class_name == "Conv2D"
+        and layer.stride_one_same
+        and bool(layer.kernel)
+        and all(k % 2 == 1 for k in layer.kernel)
+        and len(layer.output_shape) == 4
+        and all(d is not None for d in layer.output_shape[1:3])
+    )
+
+
+def block_form(layer: LayerInfo) -> LayerInfo | None:
     """``layer`` as the block-grid conv that computes it, or None when it has none (not a
-    plain stride-1 'same' conv with an odd kernel on a size divisible by ``block``)."""
-    from compressor.core.space_to_depth_conv import block_kernel_size
-
-    if layer.class_name != "Conv2D" or not layer.stride_one_same or not layer.kernel:
+    plain stride-1 'same' conv with an odd kernel on a size divisible by the block)."""
+    if not _odd_same_conv(layer) or any(d % BLOCK for d in layer.output_shape[1:3]):
         return None
-    kh, kw = layer.kernel
-    shape = layer.output_shape
-    if kh % 2 == 0 or kw % 2 == 0 or len(shape) != 4:
-        return None
-    if shape[1] is None or shape[2] is None or shape[1] % block or shape[2] % block:
-        return None
-    size_h, size_w = block_kernel_size(kh, block), block_kernel_size(kw, block)
-    cin, cout = layer.in_channels * block**2, layer.out_channels * block**2
-    pixels = shape[1] * shape[2] // block**2
+    size_h, size_w = (block_kernel_size(k) for k in layer.kernel)
+    cin, cout = layer.in_channels * BLOCK**2, layer.out_channels * BLOCK**2
+    pixels = layer.output_shape[1] * layer.output_shape[2] // BLOCK**2
     return replace(
         layer,
         class_name="SpaceToDepthConv2D",
@@ -60,6 +69,22 @@ def block_form(layer: LayerInfo, block: int = 2) -> LayerInfo | None:
         params=size_h * size_w * cin * cout + cout,
         kernel=[size_h, size_w],
         in_channels=cin,
+        out_channels=cout,
+        stride_one_same=False,
+    )
+
+
+def sub_pixel_form(layer: LayerInfo) -> LayerInfo:
+    """An upsampled ``layer`` as the conv at the input's size + depth-to-space."""
+    size_h, size_w = (block_kernel_size(k) for k in layer.kernel)
+    cout = layer.out_channels * BLOCK**2
+    pixels = layer.output_shape[1] * layer.output_shape[2] // BLOCK**2
+    return replace(
+        layer,
+        class_name="SubPixelConv2D",
+        macs=pixels * size_h * size_w * layer.in_channels * cout,
+        params=size_h * size_w * layer.in_channels * cout + cout,
+        kernel=[size_h, size_w],
         out_channels=cout,
         stride_one_same=False,
     )
@@ -78,23 +103,42 @@ def gainful_layers(info: ModelInfo, tiles: ConvTiles) -> dict[str, float]:
     return gains
 
 
-def rewrite_model(model: Any, names: set[str]) -> Any:
-    """``model`` with the Conv2D layers in ``names`` replaced by SpaceToDepthConv2D layers
-    computing the same function (weights rearranged by ``block_weights``)."""
+def upsampled_convs(info: ModelInfo) -> dict[str, str]:
+    """Conv name → the nearest upsample listed right before it, at the conv's size (the
+    planner's reading of ModelInfo; ``apply`` checks the real graph and the ×2 factor)."""
+    pairs = {}
+    for before, layer in zip(info.layers, info.layers[1:], strict=False):
+        if (
+            before.kind == "resize"
+            and before.interpolation == "nearest"
+            and _odd_same_conv(layer)
+            and before.output_shape[1:3] == layer.output_shape[1:3]
+            and all(d % BLOCK == 0 for d in layer.output_shape[1:3])
+        ):
+            pairs[layer.name] = before.name
+    return pairs
+
+
+def rewrite_model(model: Any, blocks: set[str], upsampled: dict[str, str] | None = None) -> Any:
+    """``model`` with the Conv2D layers in ``blocks`` computed on space-to-depth blocks and
+    each (conv → its upsample) in ``upsampled`` computed as a sub-pixel conv (the upsample
+    becomes a linear activation the converter drops); same function, weights rearranged."""
     import tf_keras as keras
 
-    from compressor.core.space_to_depth_conv import (
-        SpaceToDepthConv2D,
-        block_kernel_size,
-        block_weights,
-    )
+    from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
+    from compressor.core.block_conv_weights import block_weights, upsampled_weights
+
+    upsampled = upsampled or {}
+    upsamples = set(upsampled.values())
 
     def clone(layer: Any) -> Any:
-        if layer.name in names:
-            kernel_h, kernel_w = layer.kernel_size
-            return SpaceToDepthConv2D(
+        if layer.name in upsamples:
+            return keras.layers.Activation("linear", name=layer.name)
+        if layer.name in blocks or layer.name in upsampled:
+            kind = SpaceToDepthConv2D if layer.name in blocks else SubPixelConv2D
+            return kind(
                 layer.filters,
-                (block_kernel_size(kernel_h), block_kernel_size(kernel_w)),
+                tuple(block_kernel_size(k) for k in layer.kernel_size),
                 activation=keras.activations.serialize(layer.activation),
                 name=layer.name,
             )
@@ -103,14 +147,33 @@ def rewrite_model(model: Any, names: set[str]) -> Any:
     rewritten = keras.models.clone_model(model, clone_function=clone)
     for layer in rewritten.layers:
         original = model.get_layer(layer.name)
-        if layer.name in names:
-            weights = original.get_weights()
-            layer.set_weights(
-                list(block_weights(weights[0], weights[1] if len(weights) > 1 else None))
-            )
-        elif original.weights:
+        if layer.name in blocks or layer.name in upsampled:
+            kernel, *bias = original.get_weights()
+            rearrange = block_weights if layer.name in blocks else upsampled_weights
+            layer.set_weights(list(rearrange(kernel, bias[0] if bias else None)))
+        elif original.weights and layer.name not in upsamples:
             layer.set_weights(original.get_weights())
     return rewritten
+
+
+def _checked_upsampled(model: Any, pairs: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The pairs that hold in ``model``'s graph (a nearest ×2 upsample feeding only its
+    conv), and the names of the convs that do not."""
+    kept, dropped = {}, []
+    for conv_name, upsample_name in pairs.items():
+        upsample, conv = model.get_layer(upsample_name), model.get_layer(conv_name)
+        inbound = [node.inbound_layers for node in conv._inbound_nodes]
+        if (
+            upsample.__class__.__name__ == "UpSampling2D"
+            and tuple(upsample.size) == (BLOCK, BLOCK)
+            and upsample.interpolation == "nearest"
+            and len(upsample._outbound_nodes) == 1
+            and inbound == [upsample]
+        ):
+            kept[conv_name] = upsample_name
+        else:
+            dropped.append(conv_name)
+    return kept, dropped
 
 
 class SpaceToDepthConfig(StrategyConfig):
@@ -125,6 +188,10 @@ class SpaceToDepthConfig(StrategyConfig):
         description="Input and output channel tiles that decide which convs gain "
         "(None: the profile's conv_tiles)",
     )
+    upsampled: bool = Field(
+        default=True,
+        description="Also compute each nearest x2 upsample + conv as a conv and a depth-to-space",
+    )
     tolerance: float = Field(
         default=1e-3, gt=0, description="Max abs output difference allowed vs the original"
     )
@@ -134,11 +201,12 @@ _BLOCK_OPS = ("SPACE_TO_DEPTH", "DEPTH_TO_SPACE")
 
 
 class SpaceToDepth(Strategy):
-    """Compute narrow large-kernel convs on 2×2 space-to-depth blocks (exact rewrite)."""
+    """Exact rewrites onto 2×2 blocks: narrow large-kernel convs on space-to-depth
+    blocks, upsample + conv pairs as sub-pixel convs."""
 
     name = "space-to-depth"
     stage = "fuse"
-    summary = "Run narrow large-kernel convs on 2x2 space-to-depth blocks (same function)"
+    summary = "Narrow wide convs on 2x2 space-to-depth blocks, upsample+conv as sub-pixel convs"
     Config = SpaceToDepthConfig
 
     def candidate_params(self, profile, info: ModelInfo) -> list[dict[str, Any]]:
@@ -166,25 +234,36 @@ class SpaceToDepth(Strategy):
                 return Support.no(missing)
         if pipeline.has("qat"):
             return Support.no("QAT wraps the Keras convs; the rewrite would drop its quantizers")
-        if not gainful_layers(info, profile.conv_tiles):
+        if not gainful_layers(info, profile.conv_tiles) and not upsampled_convs(info):
             return Support.not_needed(
-                f"not needed: no conv gains {MIN_GAIN:g}x on {profile.name}'s channel tiles"
+                f"not needed: no conv gains {MIN_GAIN:g}x on {profile.name}'s channel tiles "
+                "and no upsample + conv pair"
             )
         return Support.yes()
 
     def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
-        names = set(self._chosen(info, self.Config.model_validate(params), None))
-        layers = [
-            (block_form(layer) or layer) if layer.name in names else layer for layer in info.layers
-        ]
-        return replace(info, name=f"{info.name}_s2d", layers=layers, macs=0, params=0)
+        config = self.Config.model_validate(params)
+        names = set(self._chosen(info, config, None))
+        pairs = upsampled_convs(info) if config.upsampled else {}
+        upsamples = set(pairs.values())
+        layers = []
+        for layer in info.layers:
+            if layer.name in upsamples:  # written as a linear activation the converter drops
+                layer = replace(layer, class_name="Activation", kind="activation")
+            elif layer.name in pairs:
+                layer = sub_pixel_form(layer)
+            elif layer.name in names:
+                layer = block_form(layer) or layer
+            layers.append(layer)
+        return replace(info, name=f"{info.name}_blocks", layers=layers, macs=0, params=0)
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
-        chosen = self._chosen(info, self.Config.model_validate(params), profile.conv_tiles)
-        return Estimate(
-            note="exact rewrite; "
-            + ", ".join(f"{name} ~{gain}x" for name, gain in chosen.items() if gain)
-        )
+        config = self.Config.model_validate(params)
+        chosen = self._chosen(info, config, profile.conv_tiles)
+        pairs = upsampled_convs(info) if config.upsampled else {}
+        parts = [f"{name} on blocks ~{gain}x" for name, gain in chosen.items() if gain]
+        parts += [f"{upsample}+{conv} sub-pixel" for conv, upsample in pairs.items()]
+        return Estimate(note="exact rewrite: " + ", ".join(parts))
 
     def apply(self, artifact: Artifact, context: RunContext, config: SpaceToDepthConfig):
         """Rewrite the chosen convs, then check the outputs against the original model's."""
@@ -206,11 +285,16 @@ class SpaceToDepth(Strategy):
                 "kernel on a size divisible by 2",
                 "name only such convs in fuse.params.layers, or leave it empty",
             )
-        if not names:
+        pairs, dropped = _checked_upsampled(
+            model, upsampled_convs(info) if config.upsampled else {}
+        )
+        for name in dropped:
+            context.note(f"{self.name}: {name} is not fed by a nearest x2 upsample alone; kept")
+        if not names and not pairs:
             context.note(f"{self.name}: no conv gains on this profile's tiles; model unchanged")
             return artifact
         try:
-            rewritten = rewrite_model(model, names)
+            rewritten = rewrite_model(model, names, pairs)
         except ValueError as exc:  # subclassed models cannot be cloned layer by layer
             raise StageError(f"{self.name}: cannot rebuild the model: {exc}") from exc
         images = context.images.calibration[:4]
@@ -224,21 +308,25 @@ class SpaceToDepth(Strategy):
             )
         context.model_info = model_info_from_keras(rewritten)
         context.note(
-            f"{self.name}: {', '.join(sorted(names))} on 2x2 blocks; max abs diff {error:.1e}"
+            f"{self.name}: on 2x2 blocks: {', '.join(sorted(names)) or 'none'}; sub-pixel: "
+            f"{', '.join(sorted(pairs)) or 'none'}; max abs diff {error:.1e}"
         )
-        return artifact.with_keras(rewritten, space_to_depth_layers=sorted(names))
+        return artifact.with_keras(
+            rewritten, space_to_depth_layers=sorted(names), sub_pixel_layers=sorted(pairs)
+        )
 
 
 @hookimpl
 def register_strategies(registry: StrategyRegistry) -> None:
-    """Register the space-to-depth conv rewrite."""
+    """Register the block-conv rewrites."""
     registry.add(SpaceToDepth)
 
 
 @hookimpl
 def register_keras_objects(registry: KerasObjectRegistry) -> None:
-    """Register SpaceToDepthConv2D, so rewritten models load by name."""
-    from compressor.core.space_to_depth_conv import SpaceToDepthConv2D
+    """Register the block-conv layers, so rewritten models load by name."""
+    from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
 
-    registry.add("SpaceToDepthConv2D", SpaceToDepthConv2D)
-    registry.add("compressor>SpaceToDepthConv2D", SpaceToDepthConv2D)
+    for layer in (SpaceToDepthConv2D, SubPixelConv2D):
+        registry.add(layer.__name__, layer)
+        registry.add(f"compressor>{layer.__name__}", layer)

@@ -18,10 +18,8 @@ original's zero padding (an input block is either wholly inside or wholly outsid
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
-import tf_keras as keras
 
-BLOCK = 2  # the block size the rewrite uses (symmetric 'same' padding for odd kernels)
+BLOCK = 2  # the block size the rewrites use (symmetric 'same' padding for odd kernels)
 
 
 def block_kernel_size(kernel: int, block: int = BLOCK) -> int:
@@ -61,50 +59,26 @@ def block_weights(
     return out, tiled_bias
 
 
-@keras.saving.register_keras_serializable(package="compressor")
-class SpaceToDepthConv2D(keras.layers.Layer):
-    """space_to_depth(block) → conv (block grid, 'same') → depth_to_space(block) →
-    activation: a stride-1 'same' conv of ``filters`` outputs, rearranged (see the
-    module docstring). Weights come from ``block_weights``."""
-
-    def __init__(
-        self,
-        filters: int,
-        kernel_size: int | tuple[int, int],
-        block: int = BLOCK,
-        activation: str | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.kernel_size = (
-            tuple(kernel_size) if isinstance(kernel_size, list | tuple) else (kernel_size,) * 2
-        )
-        self.block = block
-        self.activation = keras.activations.get(activation)
-
-    def build(self, input_shape) -> None:
-        channels = int(input_shape[-1]) * self.block**2
-        outputs = self.filters * self.block**2
-        self.kernel = self.add_weight(
-            name="kernel", shape=(*self.kernel_size, channels, outputs), initializer="zeros"
-        )
-        self.bias = self.add_weight(name="bias", shape=(outputs,), initializer="zeros")
-        super().build(input_shape)
-
-    def call(self, inputs):
-        blocks = tf.nn.space_to_depth(inputs, self.block)
-        blocks = tf.nn.conv2d(blocks, self.kernel, 1, "SAME") + self.bias
-        return self.activation(tf.nn.depth_to_space(blocks, self.block))
-
-    def compute_output_shape(self, input_shape):
-        return tf.TensorShape([*input_shape[:-1], self.filters])
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "block": self.block,
-            "activation": keras.activations.serialize(self.activation),
-        }
+def upsampled_weights(
+    kernel: np.ndarray, bias: np.ndarray | None, block: int = BLOCK
+) -> tuple[np.ndarray, np.ndarray]:
+    """The low-resolution kernel (K, K, Cin, b²·Cout) and bias (b²·Cout) that compute
+    nearest-upsample(×``block``) → stride-1 'same' odd ``kernel`` conv, as a conv on the
+    input followed by depth_to_space: output pixel b·i + a reads upsampled pixel
+    b·i + a + d, i.e. input pixel i + ⌊(a + d)/b⌋, so each phase a sums the taps that
+    land on the same input pixel."""
+    kh, kw, cin, cout = kernel.shape
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"only odd kernels have an exact upsampled form, not {kh}x{kw}")
+    size_h, size_w = block_kernel_size(kh, block), block_kernel_size(kw, block)
+    out = np.zeros((size_h, size_w, cin, block * block * cout), kernel.dtype)
+    for a_y in range(block):
+        for a_x in range(block):
+            phase = slice((a_y * block + a_x) * cout, (a_y * block + a_x + 1) * cout)
+            for ky in range(kh):
+                p_y = (a_y + ky - kh // 2) // block
+                for kx in range(kw):
+                    p_x = (a_x + kx - kw // 2) // block
+                    out[p_y + size_h // 2, p_x + size_w // 2, :, phase] += kernel[ky, kx]
+    tiled_bias = np.tile(np.zeros(cout, kernel.dtype) if bias is None else bias, block * block)
+    return out, tiled_bias

@@ -1,0 +1,169 @@
+"""Convs on 2x2 space-to-depth blocks vs the same convs as they are, on this host.
+
+    python benchmarks/space_to_depth.py
+
+Two tables, all latency LiteRT medians at 2 threads, measured round-robin side by side:
+single stride-1 'same' convs at 256x256 (direct vs ``SpaceToDepthConv2D`` with the
+same weights rearranged), and the demo generator at 256x256 with the convs the x86-cpu
+profile's tiles pick rewritten (teacher and the half-width cut shape). Every rewritten
+model is checked equal to the original. Writes ``benchmarks/results/space_to_depth.json``
+and a table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    host_facts,
+    markdown_table,
+    replace_section,
+    write_json,
+)
+
+# (kernel, input channels, output channels) of single convs at 256x256
+CONV_SHAPES = (
+    (9, 16, 3),
+    (9, 8, 3),
+    (9, 3, 16),
+    (9, 3, 8),
+    (9, 16, 16),
+    (5, 16, 3),
+    (5, 3, 16),
+    (7, 16, 3),
+    (3, 16, 3),
+    (3, 32, 16),
+)
+
+
+def _single_conv(size: int, kernel: int, cin: int, cout: int) -> Any:
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, cin))
+    outputs = keras.layers.Conv2D(cout, kernel, padding="same", name="conv")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def _checked_rewrite(model: Any, names: set[str], size: int) -> Any:
+    from compressor.strategies.space_to_depth import rewrite_model
+
+    rewritten = rewrite_model(model, names)
+    x = np.random.default_rng(1).random((2, size, size, model.input_shape[-1]), np.float32)
+    error = np.max(np.abs(model.predict(x, verbose=0) - rewritten.predict(x, verbose=0)))
+    if error > 1e-3:
+        raise SystemExit(f"rewrite of {sorted(names)} differs by {error:.2e}")
+    return rewritten
+
+
+def main() -> None:
+    """Measure single convs and generators, direct vs on blocks; write JSON and docs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=8)
+    args = parser.parse_args()
+
+    from compressor.core.model_info import model_info_from_keras
+    from compressor.engine.plugin_host import PluginHost
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.tflite_runtime import interleaved_latency
+    from compressor.models.default import demo_config
+    from compressor.models.generator import build_generator
+    from compressor.planning.cost_model import tile_padded_macs
+    from compressor.strategies.space_to_depth import block_form, gainful_layers
+
+    tiles = PluginHost().profiles.resolve("x86-cpu").conv_tiles
+    size = args.size
+    conv_rows = []
+    for kernel, cin, cout in CONV_SHAPES:
+        model = _single_conv(size, kernel, cin, cout)
+        layer = model_info_from_keras(model).layers[0]
+        predicted = tile_padded_macs(layer, tiles) / tile_padded_macs(block_form(layer), tiles)
+        models = {
+            "direct": convert_keras(model, "float32"),
+            "blocks": convert_keras(_checked_rewrite(model, {"conv"}, size), "float32"),
+        }
+        x = np.random.default_rng(0).random((size, size, cin), dtype=np.float32)
+        ms = interleaved_latency(models, x, 2, rounds=5, runs=args.runs)
+        conv_rows.append(
+            {
+                "conv": f"{kernel}x{kernel} {cin}->{cout}",
+                "direct_ms": round(ms["direct"], 2),
+                "blocks_ms": round(ms["blocks"], 2),
+                "measured_gain": round(ms["direct"] / ms["blocks"], 2),
+                "predicted_gain": round(predicted, 2),
+            }
+        )
+        print(conv_rows[-1], flush=True)
+
+    generators: dict[str, bytes] = {}
+    rewritten_layers: dict[str, list[str]] = {}
+    teacher_config = demo_config(size)
+    for label, config in (
+        ("teacher", teacher_config),
+        ("cut shape 0.5x, 5 blocks, 9x9", replace(teacher_config, width=teacher_config.width / 2)),
+    ):
+        model = build_generator(config, seed=0)
+        names = set(gainful_layers(model_info_from_keras(model), tiles))
+        generators[label] = convert_keras(model, "float32")
+        generators[f"{label} on blocks"] = convert_keras(
+            _checked_rewrite(model, names, size), "float32"
+        )
+        rewritten_layers[label] = sorted(names)
+    x = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
+    ms = interleaved_latency(generators, x, 2, rounds=7, runs=args.runs)
+    base = ms["teacher"]
+    generator_rows = [
+        {
+            "model": label,
+            "ms": round(value, 2),
+            "x_teacher": round(base / value, 2),
+            "rewritten": rewritten_layers.get(label.removesuffix(" on blocks"))
+            if label.endswith("on blocks")
+            else [],
+        }
+        for label, value in ms.items()
+    ]
+    for row in generator_rows:
+        print(row, flush=True)
+
+    write_json(
+        ROOT / "benchmarks" / "results" / "space_to_depth.json",
+        {"host": host_facts(), "size": size, "convs": conv_rows, "generators": generator_rows},
+    )
+    facts = host_facts()
+    text = (
+        f"Host: {facts.get('cpu', '?')}, LiteRT at 2 threads, {size}x{size}, float32, "
+        "medians, measured side by side (`python benchmarks/space_to_depth.py`).\n\n"
+        + markdown_table(
+            ["conv", "direct ms", "on 2x2 blocks ms", "gain", "predicted (x86-cpu tiles)"],
+            [
+                [r["conv"], r["direct_ms"], r["blocks_ms"], r["measured_gain"], r["predicted_gain"]]
+                for r in conv_rows
+            ],
+        )
+        + "\n\n"
+        + markdown_table(
+            ["generator", "ms", "x teacher", "convs on blocks"],
+            [
+                [r["model"], r["ms"], r["x_teacher"], ", ".join(r["rewritten"]) or "—"]
+                for r in generator_rows
+            ],
+        )
+    )
+    replace_section(ROOT / "docs" / "benchmarks.md", "space-to-depth", text)
+
+
+if __name__ == "__main__":
+    main()
