@@ -4,8 +4,9 @@
 
 Two tables, all latency LiteRT medians at 2 threads, measured round-robin side by side:
 single stride-1 'same' convs at 256x256 (direct vs ``SpaceToDepthConv2D`` with the
-same weights rearranged), and the demo generator at 256x256 with the convs the x86-cpu
-profile's tiles pick rewritten (teacher and the half-width cut shape). Every rewritten
+same weights rearranged) and upsample + conv pairs (direct vs ``SubPixelConv2D``), and
+the demo generator at 256x256 with what the ``space-to-depth`` strategy rewrites on
+x86-cpu (teacher and the half-width cut shape). Every rewritten
 model is checked equal to the original. Writes ``benchmarks/results/space_to_depth.json``
 and a table in docs/benchmarks.md.
 """
@@ -56,10 +57,25 @@ def _single_conv(size: int, kernel: int, cin: int, cout: int) -> Any:
     return keras.Model(inputs, outputs)
 
 
-def _checked_rewrite(model: Any, names: set[str], size: int) -> Any:
+# (input size, input channels, output channels) of nearest x2 upsample + 3x3 conv pairs
+UPSAMPLE_SHAPES = ((128, 32, 16), (128, 16, 8), (64, 64, 32), (64, 32, 16))
+
+
+def _upsample_conv(size: int, cin: int, cout: int) -> Any:
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, cin))
+    upsampled = keras.layers.UpSampling2D(2, name="up")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(cout, 3, padding="same", name="conv")(upsampled))
+
+
+def _checked_rewrite(
+    model: Any, names: set[str], size: int, upsampled: dict[str, str] | None = None
+) -> Any:
     from compressor.strategies.space_to_depth import rewrite_model
 
-    rewritten = rewrite_model(model, names)
+    rewritten = rewrite_model(model, names, upsampled)
     x = np.random.default_rng(1).random((2, size, size, model.input_shape[-1]), np.float32)
     error = np.max(np.abs(model.predict(x, verbose=0) - rewritten.predict(x, verbose=0)))
     if error > 1e-3:
@@ -81,7 +97,7 @@ def main() -> None:
     from compressor.models.default import demo_config
     from compressor.models.generator import build_generator
     from compressor.planning.cost_model import tile_padded_macs
-    from compressor.strategies.space_to_depth import block_form, gainful_layers
+    from compressor.strategies.space_to_depth import block_form, gainful_layers, upsampled_convs
 
     tiles = PluginHost().profiles.resolve("x86-cpu").conv_tiles
     size = args.size
@@ -107,6 +123,25 @@ def main() -> None:
         )
         print(conv_rows[-1], flush=True)
 
+    for low, cin, cout in UPSAMPLE_SHAPES:
+        model = _upsample_conv(low, cin, cout)
+        models = {
+            "direct": convert_keras(model, "float32"),
+            "blocks": convert_keras(_checked_rewrite(model, set(), low, {"conv": "up"}), "float32"),
+        }
+        x = np.random.default_rng(0).random((low, low, cin), dtype=np.float32)
+        ms = interleaved_latency(models, x, 2, rounds=5, runs=args.runs)
+        conv_rows.append(
+            {
+                "conv": f"up x2 {low}->{2 * low} + 3x3 {cin}->{cout} (sub-pixel)",
+                "direct_ms": round(ms["direct"], 2),
+                "blocks_ms": round(ms["blocks"], 2),
+                "measured_gain": round(ms["direct"] / ms["blocks"], 2),
+                "predicted_gain": None,
+            }
+        )
+        print(conv_rows[-1], flush=True)
+
     generators: dict[str, bytes] = {}
     rewritten_layers: dict[str, list[str]] = {}
     teacher_config = demo_config(size)
@@ -115,12 +150,13 @@ def main() -> None:
         ("cut shape 0.5x, 5 blocks, 9x9", replace(teacher_config, width=teacher_config.width / 2)),
     ):
         model = build_generator(config, seed=0)
-        names = set(gainful_layers(model_info_from_keras(model), tiles))
+        info = model_info_from_keras(model)
+        names, pairs = set(gainful_layers(info, tiles)), upsampled_convs(info)
         generators[label] = convert_keras(model, "float32")
         generators[f"{label} on blocks"] = convert_keras(
-            _checked_rewrite(model, names, size), "float32"
+            _checked_rewrite(model, names, size, pairs), "float32"
         )
-        rewritten_layers[label] = sorted(names)
+        rewritten_layers[label] = sorted(names) + [f"{c} (sub-pixel)" for c in sorted(pairs)]
     x = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     ms = interleaved_latency(generators, x, 2, rounds=7, runs=args.runs)
     base = ms["teacher"]
@@ -149,7 +185,13 @@ def main() -> None:
         + markdown_table(
             ["conv", "direct ms", "on 2x2 blocks ms", "gain", "predicted (x86-cpu tiles)"],
             [
-                [r["conv"], r["direct_ms"], r["blocks_ms"], r["measured_gain"], r["predicted_gain"]]
+                [
+                    r["conv"],
+                    r["direct_ms"],
+                    r["blocks_ms"],
+                    r["measured_gain"],
+                    r["predicted_gain"] or "—",
+                ]
                 for r in conv_rows
             ],
         )
