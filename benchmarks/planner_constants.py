@@ -149,20 +149,21 @@ def measure_cut_student(values: dict[str, dict[str, Any]], teacher: Any, context
     from compressor.strategies.distill import CUT_SHAPES, CutStudentConfig, cut_shape_constant
 
     defaults = CutStudentConfig()
-    default = (defaults.keep, defaults.residual_blocks, defaults.edge_kernel)
-    for keep, blocks, edge in CUT_SHAPES:
+    default = (defaults.keep, defaults.trunk_keep, defaults.residual_blocks, defaults.edge_kernel)
+    for keep, trunk, blocks, edge in CUT_SHAPES:
         start = time.perf_counter()
-        shape = {"keep": keep, "residual_blocks": blocks, "edge_kernel": edge}
+        shape = {"keep": keep, "trunk_keep": trunk, "residual_blocks": blocks, "edge_kernel": edge}
         cut = _apply("cut-student", Artifact(keras_model=teacher), context, **shape)
         data = _apply("tflite-float32", cut, context).tflite_bytes
         entry = {
             "value": _loss(data, context),
-            "how": f"cut-student {keep:g}x width, {blocks} blocks, {edge}x{edge} edges (default "
+            "how": f"cut-student {keep:g}x width (trunk {trunk:g}x), {blocks} blocks, "
+            f"{edge}x{edge} edges (default "
             f"{defaults.steps} steps, SSIM term {defaults.ssim_weight:g}) + float32 "
             f"({time.perf_counter() - start:.0f} s)",
         }
-        values[cut_shape_constant(keep, blocks, edge)] = entry
-        if (keep, blocks, edge) == default:
+        values[cut_shape_constant(keep, blocks, edge, trunk)] = entry
+        if (keep, trunk, blocks, edge) == default:
             values["ssim_loss.cut_student@0.5"] = {
                 "value": entry["value"],
                 "how": entry["how"] + "; the planner interpolates other widths linearly to no "

@@ -14,6 +14,8 @@ CONFIGS = [
     GeneratorConfig(width=0.5, residual_blocks=2, norm="batch", depthwise=True, input_size=24),
     GeneratorConfig(input_size=16),
     GeneratorConfig(width=0.25, residual_blocks=2, input_size=32, edge_kernel=5),  # a cut student
+    # a cut student whose residual trunk keeps twice the width of its other layers
+    GeneratorConfig(width=0.125, residual_blocks=1, input_size=32, trunk_width=0.25),
 ]
 
 

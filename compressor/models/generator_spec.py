@@ -11,10 +11,16 @@ from dataclasses import replace
 from compressor.core.model_info import LayerInfo, ModelInfo, TensorSpec
 from compressor.models.generator_config import GeneratorConfig
 
+TRUNK_CHANNELS = 128  # the base width of the encoder's output and the residual blocks
+
 
 def scaled_width(config: GeneratorConfig, channels: int) -> int:
-    """Channels of a layer after the width multiplier (multiples of 4, at least 4)."""
-    return max(4, int(round(channels * config.width / 4)) * 4)
+    """Channels of a layer after the width multiplier (the trunk's own for the trunk;
+    multiples of 4, at least 4)."""
+    factor = config.width
+    if channels == TRUNK_CHANNELS and config.trunk_width is not None:
+        factor = config.trunk_width
+    return max(4, int(round(channels * factor / 4)) * 4)
 
 
 class _Builder:
@@ -138,7 +144,8 @@ def _channel_groups(config: GeneratorConfig) -> list[dict]:
 
 def generator_name(config: GeneratorConfig) -> str:
     """The Keras model name ``build_generator`` gives."""
-    return f"johnson_{config.norm[:2]}_w{config.width:g}_r{config.residual_blocks}"
+    trunk = "" if config.trunk_width is None else f"_t{config.trunk_width:g}"
+    return f"johnson_{config.norm[:2]}_w{config.width:g}{trunk}_r{config.residual_blocks}"
 
 
 def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
@@ -151,7 +158,8 @@ def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
         return None
     blocks = sum(1 for n in names if n.startswith("res") and n.endswith("_add"))
     norm = "instance" if names["enc1_norm"].kind == "instance_norm" else "batch"
-    width = names["enc3_conv"].output_shape[-1] / 128
+    width = names["enc2_conv"].output_shape[-1] / 64
+    trunk_width = names["enc3_conv"].output_shape[-1] / TRUNK_CHANNELS
     enc1 = names["enc1_conv"]  # params = k·k·3·filters + filters
     filters = enc1.output_shape[-1] or 1
     kernel = round(((enc1.params - filters) / (3 * filters)) ** 0.5)
@@ -162,6 +170,7 @@ def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
         depthwise="res1_1_dw" in names,
         input_size=shape[0],
         edge_kernel=kernel,
+        trunk_width=None if trunk_width == width else trunk_width,
     )
     return config if generator_info(config).layers == info.layers else None
 

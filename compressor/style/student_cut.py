@@ -148,12 +148,13 @@ def cut_student(
     images: np.ndarray,
     seed: int = 0,
     edge_kernel: int | None = None,
+    trunk_keep: float | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The student generator at ``keep`` × the teacher's width with ``residual_blocks``
-    blocks (non-depthwise, same norm), every weight taken from the teacher: its most
-    active blocks and, in every layer, its strongest filters. ``edge_kernel`` shrinks
-    the first and last convs' kernels to their centre (at full resolution they dominate
-    a narrow generator's latency). Returns the student and ``{"kept_blocks",
+    """The student generator at ``keep`` × the teacher's width (the residual trunk at
+    ``trunk_keep`` × its width; None: ``keep``) with ``residual_blocks`` blocks
+    (non-depthwise, same norm), every weight taken from the teacher: its most active
+    blocks and, in every layer, its strongest filters. ``edge_kernel`` shrinks the first
+    and last convs' kernels to their centre. Returns the student and ``{"kept_blocks",
     "trunk_channels", "config"}``."""
     from compressor.models.generator import build_generator
 
@@ -162,9 +163,12 @@ def cut_student(
     blocks = min(residual_blocks, config.residual_blocks)
     contributions = residual_contributions(teacher, config.residual_blocks, images)
     kept_blocks = sorted(int(i) + 1 for i in np.argsort(contributions)[::-1][:blocks])
+    teacher_trunk = config.trunk_width if config.trunk_width is not None else config.width
+    trunk_width = teacher_trunk * (keep if trunk_keep is None else trunk_keep)
     student_config = replace(
         config,
         width=config.width * keep,
+        trunk_width=None if trunk_width == config.width * keep else trunk_width,
         residual_blocks=blocks,
         edge_kernel=min(edge_kernel or config.edge_kernel, config.edge_kernel),
     )
