@@ -136,6 +136,13 @@ def test_planner_offers_the_rewrite_where_tiles_are_stated_and_predicts_it_faste
     assert estimate_latency_ms(x86, rewritten, "float32") < estimate_latency_ms(
         x86, info, "float32"
     )
+    # the block convs' ops are known: the rewrite is predicted to run wholly on XNNPACK
+    from compressor.planning.op_prediction import predict_ops
+
+    ops = [op.name for op in predict_ops(rewritten, "float32")]
+    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE"} <= set(ops)
+    assert not any(op.startswith("UNKNOWN") for op in ops), ops
+    assert "RESIZE_NEAREST_NEIGHBOR" not in ops
 
 
 def test_strategy_rewrites_checks_and_refuses_convs_it_cannot_rewrite(host, tmp_path, images_dir):

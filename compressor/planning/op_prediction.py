@@ -40,6 +40,9 @@ _OPS_BY_CLASS = {
     "FixedInput": (),  # --input NAME=VALUE: folded into constants at batch 1
     "InstanceNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
     "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
+    # the space-to-depth strategy's block convs (compressor.core.block_conv_layers)
+    "SpaceToDepthConv2D": ("SPACE_TO_DEPTH", "CONV_2D", "DEPTH_TO_SPACE"),
+    "SubPixelConv2D": ("CONV_2D", "DEPTH_TO_SPACE"),
 }
 _ACTIVATION_OPS = {
     "linear": (),

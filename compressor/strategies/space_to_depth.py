@@ -249,7 +249,13 @@ class SpaceToDepth(Strategy):
         layers = []
         for layer in info.layers:
             if layer.name in upsamples:  # written as a linear activation the converter drops
-                layer = replace(layer, class_name="Activation", kind="activation")
+                layer = replace(
+                    layer,
+                    class_name="Activation",
+                    kind="activation",
+                    activation="linear",
+                    interpolation=None,
+                )
             elif layer.name in pairs:
                 layer = sub_pixel_form(layer)
             elif layer.name in names:
