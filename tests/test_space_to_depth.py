@@ -172,7 +172,7 @@ def test_predicted_rewrite_matches_the_rewritten_keras_model(host):
     strategy = SpaceToDepth()
     params = strategy.candidate_params(host.profiles.resolve("x86-cpu"), info)[0]
     predicted = strategy.rewrite_info(info, params)
-    names = set(strategy._chosen(info, strategy.Config.model_validate(params), None))
+    names = set(strategy.chosen_convs(info, strategy.Config.model_validate(params), None))
     real = model_info_from_keras(
         rewrite_model(build_generator(config), names, upsampled_convs(info))
     )

@@ -214,9 +214,11 @@ class SpaceToDepth(Strategy):
         return [{"tiles": [tiles.input, tiles.output]} if tiles else {}]
 
     @staticmethod
-    def _chosen(info: ModelInfo, config: SpaceToDepthConfig, profile_tiles) -> dict[str, float]:
-        """The convs to rewrite (name → predicted gain; 0 where the plan names a conv
-        the tiles do not pick)."""
+    def chosen_convs(
+        info: ModelInfo, config: SpaceToDepthConfig, profile_tiles: ConvTiles | None
+    ) -> dict[str, float]:
+        """The convs to put on space-to-depth blocks: name → predicted gain (0 where the
+        plan names a conv the tiles do not pick)."""
         tiles = ConvTiles(input=config.tiles[0], output=config.tiles[1]) if config.tiles else None
         gains = gainful_layers(info, tiles or profile_tiles) if tiles or profile_tiles else {}
         if config.layers:
@@ -243,7 +245,7 @@ class SpaceToDepth(Strategy):
 
     def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
         config = self.Config.model_validate(params)
-        names = set(self._chosen(info, config, None))
+        names = set(self.chosen_convs(info, config, None))
         pairs = upsampled_convs(info) if config.upsampled else {}
         upsamples = set(pairs.values())
         layers = []
@@ -265,7 +267,7 @@ class SpaceToDepth(Strategy):
 
     def estimate(self, profile, info, params, pipeline) -> Estimate:
         config = self.Config.model_validate(params)
-        chosen = self._chosen(info, config, profile.conv_tiles)
+        chosen = self.chosen_convs(info, config, profile.conv_tiles)
         pairs = upsampled_convs(info) if config.upsampled else {}
         parts = [f"{name} on blocks ~{gain}x" for name, gain in chosen.items() if gain]
         parts += [f"{upsample}+{conv} sub-pixel" for conv, upsample in pairs.items()]
@@ -282,7 +284,7 @@ class SpaceToDepth(Strategy):
                 "drop the fuse stage for .tflite and SavedModel inputs",
             )
         info = model_info_from_keras(model)
-        names = set(self._chosen(info, config, context.profile.conv_tiles))
+        names = set(self.chosen_convs(info, config, context.profile.conv_tiles))
         by_name = {layer.name: layer for layer in info.layers}
         unknown = sorted(n for n in names if n not in by_name or block_form(by_name[n]) is None)
         if unknown:
