@@ -178,3 +178,25 @@ def generator_config_from_info(info: ModelInfo) -> GeneratorConfig | None:
 def student_of(config: GeneratorConfig, **changes) -> GeneratorConfig:
     """A copy of ``config`` with some fields changed (width, blocks, norm, depthwise)."""
     return replace(config, **changes)
+
+
+def cut_config(
+    config: GeneratorConfig,
+    keep: float,
+    residual_blocks: int,
+    edge_kernel: int | None = None,
+    trunk_keep: float | None = None,
+) -> GeneratorConfig:
+    """The shape of a student cut from ``config``: ``keep`` × its width, the residual
+    trunk at ``trunk_keep`` × the trunk's width (None: ``keep``), at most its blocks and
+    at most its edge kernel (None: the teacher's)."""
+    width = config.width * keep
+    teacher_trunk = config.trunk_width if config.trunk_width is not None else config.width
+    trunk_width = teacher_trunk * (keep if trunk_keep is None else trunk_keep)
+    return replace(
+        config,
+        width=width,
+        trunk_width=None if trunk_width == width else trunk_width,
+        residual_blocks=min(residual_blocks, config.residual_blocks),
+        edge_kernel=min(edge_kernel or config.edge_kernel, config.edge_kernel),
+    )

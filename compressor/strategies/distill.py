@@ -23,6 +23,7 @@ from compressor.api import (
 )
 from compressor.models.generator_config import GeneratorConfig
 from compressor.models.generator_spec import (
+    cut_config,
     generator_config_from_info,
     generator_info,
     student_of,
@@ -300,15 +301,8 @@ class CutStudent(Strategy):
 
     def _student(self, teacher: GeneratorConfig, params: dict[str, Any]) -> GeneratorConfig:
         config = self.Config.model_validate(params)
-        teacher_trunk = teacher.trunk_width if teacher.trunk_width is not None else teacher.width
-        trunk_width = teacher_trunk * config.trunk_keep
-        width = teacher.width * config.keep
-        return student_of(
-            teacher,
-            width=width,
-            trunk_width=None if trunk_width == width else trunk_width,
-            residual_blocks=min(config.residual_blocks, teacher.residual_blocks),
-            edge_kernel=min(config.edge_kernel, teacher.edge_kernel),
+        return cut_config(
+            teacher, config.keep, config.residual_blocks, config.edge_kernel, config.trunk_keep
         )
 
     def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:

@@ -15,7 +15,6 @@ models keep at any size.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -160,18 +159,12 @@ def cut_student(
 
     if config.depthwise:
         raise ValueError("cut students are taken from generators with plain residual convs")
-    blocks = min(residual_blocks, config.residual_blocks)
+    from compressor.models.generator_spec import cut_config
+
+    student_config = cut_config(config, keep, residual_blocks, edge_kernel, trunk_keep)
+    blocks = student_config.residual_blocks
     contributions = residual_contributions(teacher, config.residual_blocks, images)
     kept_blocks = sorted(int(i) + 1 for i in np.argsort(contributions)[::-1][:blocks])
-    teacher_trunk = config.trunk_width if config.trunk_width is not None else config.width
-    trunk_width = teacher_trunk * (keep if trunk_keep is None else trunk_keep)
-    student_config = replace(
-        config,
-        width=config.width * keep,
-        trunk_width=None if trunk_width == config.width * keep else trunk_width,
-        residual_blocks=blocks,
-        edge_kernel=min(edge_kernel or config.edge_kernel, config.edge_kernel),
-    )
     student = build_generator(student_config, seed=seed)
     plan = _channel_plan(teacher, student_config, kept_blocks)
     for layer in student.layers:
