@@ -30,6 +30,20 @@ class FoldConfig(StrategyConfig):
     )
 
 
+def checked_rewrite_error(
+    name: str, original: Any, rewritten: Any, context: RunContext, tolerance: float, hint: str
+) -> float:
+    """Max abs output difference between two Keras models on calibration images; a
+    StageError naming ``name`` when it exceeds ``tolerance`` (a rewrite must keep the
+    function)."""
+    images = context.images.calibration[:4]
+    before = original.predict(images, verbose=0)
+    error = float(np.max(np.abs(before - rewritten.predict(images, verbose=0))))
+    if error > tolerance:
+        raise StageError(f"{name}: rewritten model differs by {error:.2e} (> {tolerance:g})", hint)
+    return error
+
+
 def _inbound_layers(layer: Any) -> list[Any]:
     layers = []
     for node in layer._inbound_nodes:
@@ -147,15 +161,14 @@ class FoldBatchNorm(Strategy):
         if count == 0:
             context.note("fold-batchnorm: no exactly foldable Conv+BatchNorm pair; model unchanged")
             return artifact
-        images = context.images.calibration[:4]
-        before = model.predict(images, verbose=0)
-        after = folded.predict(images, verbose=0)
-        error = float(np.max(np.abs(before - after)))
-        if error > config.tolerance:
-            raise StageError(
-                f"fold-batchnorm: folded model differs by {error:.2e} (> {config.tolerance:g})",
-                "raise fuse.params.tolerance or drop the fuse stage",
-            )
+        error = checked_rewrite_error(
+            self.name,
+            model,
+            folded,
+            context,
+            config.tolerance,
+            "raise fuse.params.tolerance or drop the fuse stage",
+        )
         context.note(f"fold-batchnorm: folded {count} BatchNorm layers, max abs diff {error:.1e}")
         return artifact.with_keras(folded, folded_batch_norms=count, fold_max_abs_error=error)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from compressor.api import (
@@ -39,6 +38,7 @@ from compressor.core.profiles import ConvTiles
 from compressor.litert.frozen_graph import is_frozen
 from compressor.planning.cost_model import tile_padded_macs
 from compressor.planning.coverage import not_in_op_list
+from compressor.strategies.fuse import checked_rewrite_error
 
 MIN_GAIN = 1.2  # rewrite a conv onto blocks only where the tiles predict this speed-up
 
@@ -54,40 +54,35 @@ def _odd_same_conv(layer: LayerInfo) -> bool:
     )
 
 
-def block_form(layer: LayerInfo) -> LayerInfo | None:
-    """``layer`` as the block-grid conv that computes it, or None when it has none (not a
-    plain stride-1 'same' conv with an odd kernel on a size divisible by the block)."""
-    if not _odd_same_conv(layer) or any(d % BLOCK for d in layer.output_shape[1:3]):
-        return None
-    size_h, size_w = (block_kernel_size(k) for k in layer.kernel)
-    cin, cout = layer.in_channels * BLOCK**2, layer.out_channels * BLOCK**2
-    pixels = layer.output_shape[1] * layer.output_shape[2] // BLOCK**2
-    return replace(
-        layer,
-        class_name="SpaceToDepthConv2D",
-        macs=pixels * size_h * size_w * cin * cout,
-        params=size_h * size_w * cin * cout + cout,
-        kernel=[size_h, size_w],
-        in_channels=cin,
-        out_channels=cout,
-        stride_one_same=False,
-    )
-
-
-def sub_pixel_form(layer: LayerInfo) -> LayerInfo:
-    """An upsampled ``layer`` as the conv at the input's size + depth-to-space."""
+def _on_block_grid(layer: LayerInfo, class_name: str, in_channels: int) -> LayerInfo:
+    """``layer``'s conv computed at half its output size with the block kernel, reading
+    ``in_channels`` and writing 4× its outputs (then depth-to-space)."""
     size_h, size_w = (block_kernel_size(k) for k in layer.kernel)
     cout = layer.out_channels * BLOCK**2
     pixels = layer.output_shape[1] * layer.output_shape[2] // BLOCK**2
     return replace(
         layer,
-        class_name="SubPixelConv2D",
-        macs=pixels * size_h * size_w * layer.in_channels * cout,
-        params=size_h * size_w * layer.in_channels * cout + cout,
+        class_name=class_name,
+        macs=pixels * size_h * size_w * in_channels * cout,
+        params=size_h * size_w * in_channels * cout + cout,
         kernel=[size_h, size_w],
+        in_channels=in_channels,
         out_channels=cout,
         stride_one_same=False,
     )
+
+
+def block_form(layer: LayerInfo) -> LayerInfo | None:
+    """``layer`` as the block-grid conv that computes it, or None when it has none (not a
+    plain stride-1 'same' conv with an odd kernel on a size divisible by the block)."""
+    if not _odd_same_conv(layer) or any(d % BLOCK for d in layer.output_shape[1:3]):
+        return None
+    return _on_block_grid(layer, "SpaceToDepthConv2D", layer.in_channels * BLOCK**2)
+
+
+def sub_pixel_form(layer: LayerInfo) -> LayerInfo:
+    """An upsampled ``layer`` as the conv at the input's size + depth-to-space."""
+    return _on_block_grid(layer, "SubPixelConv2D", layer.in_channels)
 
 
 def gainful_layers(info: ModelInfo, tiles: ConvTiles) -> dict[str, float]:
@@ -151,7 +146,7 @@ def rewrite_model(model: Any, blocks: set[str], upsampled: dict[str, str] | None
             kernel, *bias = original.get_weights()
             rearrange = block_weights if layer.name in blocks else upsampled_weights
             layer.set_weights(list(rearrange(kernel, bias[0] if bias else None)))
-        elif original.weights and layer.name not in upsamples:
+        elif original.weights:
             layer.set_weights(original.get_weights())
     return rewritten
 
@@ -305,15 +300,14 @@ class SpaceToDepth(Strategy):
             rewritten = rewrite_model(model, names, pairs)
         except ValueError as exc:  # subclassed models cannot be cloned layer by layer
             raise StageError(f"{self.name}: cannot rebuild the model: {exc}") from exc
-        images = context.images.calibration[:4]
-        error = float(
-            np.max(np.abs(model.predict(images, verbose=0) - rewritten.predict(images, verbose=0)))
+        error = checked_rewrite_error(
+            self.name,
+            model,
+            rewritten,
+            context,
+            config.tolerance,
+            "drop the fuse stage; report the model so the rewrite can be fixed",
         )
-        if error > config.tolerance:
-            raise StageError(
-                f"{self.name}: rewritten model differs by {error:.2e} (> {config.tolerance:g})",
-                "drop the fuse stage; report the model so the rewrite can be fixed",
-            )
         context.model_info = model_info_from_keras(rewritten)
         context.note(
             f"{self.name}: on 2x2 blocks: {', '.join(sorted(names)) or 'none'}; sub-pixel: "
