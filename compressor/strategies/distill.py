@@ -263,7 +263,7 @@ class CutStudentConfig(StrategyConfig):
     edge_kernel: int = Field(
         default=9, ge=1, le=15, description="Kernel of the first/last conv (teacher's centre)"
     )
-    steps: int = Field(default=2400, ge=0, le=1_000_000, description="Distillation steps")
+    steps: int = Field(default=5000, ge=0, le=1_000_000, description="Distillation steps")
     batch_size: int = Field(default=4, ge=1, le=512, description="Crops per step")
     learning_rate: float = Field(
         default=1e-3, gt=0, le=1, description="Adam learning rate (cosine decay to 2 %)"
