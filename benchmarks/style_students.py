@@ -1,12 +1,13 @@
 """Students cut from the demo teacher on x86, side by side with the teacher: how fast,
 how faithful, after how many distillation steps and how long.
 
-    python benchmarks/style_students.py                   # 800 and 2400 steps
+    python benchmarks/style_students.py                   # 2400 and 4000 steps
 
-Each row is `compressor run --profile x86-cpu` with a given plan (cut-student at the
-given steps, then the float32 conversion) on the demo's training
-photos; latency is LiteRT's median at 2 threads, all models round-robin; SSIM/PSNR and
-the style scores are on the held-out photos against the float Keras teacher at 256².
+Each row is `compressor run --profile x86-cpu` with a given plan (cut-student, its
+default shape at the given steps, then the float32 conversion) on the same data folder
+as the style-transfer benchmark's runs (``prepare_run_images``); latency is LiteRT's
+median at 2 threads, all models round-robin; SSIM/PSNR and the style scores are on the
+held-out photos against the float Keras teacher at 256².
 Writes ``benchmarks/results/style_students.json`` and a table in docs/benchmarks.md.
 """
 
@@ -36,6 +37,7 @@ from benchmarks.style_transfer import (  # noqa: E402
     HELD_OUT_PHOTOS,
     StyleScorer,
     prepare_demo_data,
+    prepare_run_images,
     run_planned,
     skimage_file,
     teacher_at,
@@ -55,16 +57,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work-students")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, nargs="*", default=[800, 2400])
+    parser.add_argument("--steps", type=int, nargs="*", default=[2400, 4000])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     os.environ.setdefault("COMPRESSOR_OFFLINE", "1")
     from compressor.core.datasets import images_from_paths
     from compressor.litert.tflite_runtime import interleaved_latency
+    from compressor.strategies.distill import CutStudentConfig
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    photos, style = prepare_demo_data(work)
+    _, style = prepare_demo_data(work)
+    photos = prepare_run_images(work)
     teacher, teacher_path = teacher_at(args.size, None, work)
     held_out = images_from_paths(
         [skimage_file(n) for n in HELD_OUT_PHOTOS],
@@ -132,11 +136,14 @@ def main() -> None:
         ],
     )
     host = data["host"]
+    shape = CutStudentConfig()
     header = (
         f"Measured on {host['cpu']} ({host['cores']} cores), {args.size}x{args.size}, LiteRT "
-        f"2 threads, round-robin medians; cut-student defaults (0.5x width, 5 blocks, 5x5 "
-        f"edges) distilled on the demo's training photos; fidelity vs the float Keras "
-        f"teacher on {', '.join(HELD_OUT_PHOTOS)}."
+        f"2 threads, round-robin medians; cut-student's default shape ({shape.keep:g}x "
+        f"width, trunk {shape.trunk_keep:g}x, {shape.residual_blocks} blocks, "
+        f"{shape.edge_kernel}x{shape.edge_kernel} edges) distilled on the style-transfer "
+        f"benchmark's run images (the run's calibration split); fidelity vs the float "
+        f"Keras teacher on {', '.join(HELD_OUT_PHOTOS)}."
     )
     replace_section(ROOT / "docs" / "benchmarks.md", "style-students", f"{header}\n\n{table}")
     print(table)
