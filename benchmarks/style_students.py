@@ -4,7 +4,8 @@ how faithful, after how many distillation steps and how long.
     python benchmarks/style_students.py                   # 2400 and 4000 steps
 
 Each row is `compressor run --profile x86-cpu` with a given plan (cut-student, its
-default shape at the given steps, then the float32 conversion) on the same data folder
+default shape at the given steps, the `space-to-depth` rewrites x86-cpu's channel tiles
+choose, then the float32 conversion) on the same data folder
 as the style-transfer benchmark's runs (``prepare_run_images``); latency is LiteRT's
 median at 2 threads, all models round-robin; SSIM/PSNR and the style scores are on the
 held-out photos against the float Keras teacher at 256².
@@ -94,13 +95,14 @@ def main() -> None:
         for quantize in ("tflite-float32",):
             stages = [
                 {"stage": "distill", "strategy": "cut-student", "params": {"steps": steps}},
+                {"stage": "fuse", "strategy": "space-to-depth"},
                 {"stage": "quantize", "strategy": quantize},
                 {"stage": "evaluate", "strategy": "litert-evaluate"},
             ]
             report, model = _run_plan(f"cut{steps}-{quantize}", stages, teacher_path, photos, work)
             distill = report["stages"][0]
             record(
-                f"cut-student {steps} steps -> {quantize}",
+                f"cut-student {steps} steps -> space-to-depth -> {quantize}",
                 model,
                 {"steps": steps, "distill_seconds": distill["seconds"], "notes": report["notes"]},
             )
