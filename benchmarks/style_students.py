@@ -5,10 +5,10 @@ how faithful, after how many distillation steps and how long.
 
 Each row is `compressor run --profile x86-cpu` with a given plan (cut-student, its
 default shape at the given steps, the `space-to-depth` rewrites x86-cpu's channel tiles
-choose, then the float32 conversion) on the same data folder
-as the style-transfer benchmark's runs (``prepare_run_images``); latency is LiteRT's
-median at 2 threads, all models round-robin; SSIM/PSNR and the style scores are on the
-held-out photos against the float Keras teacher at 256².
+choose, then the float32 conversion) on the same data folder as the style-transfer
+benchmark's runs (``prepare_run_images``); latency is LiteRT's median at 2 threads, all
+models round-robin; SSIM/PSNR and the style scores are on the held-out photos against
+the float Keras teacher at 256².
 Writes ``benchmarks/results/style_students.json`` and a table in docs/benchmarks.md.
 """
 
