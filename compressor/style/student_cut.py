@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from compressor.models.generator_config import GeneratorConfig
+from compressor.models.generator_spec import cut_config, scaled_width
 
 TRUNK_ENTRY = "enc3_relu"  # the encoder's output: the residual trunk starts here
 SSIM_WINDOW = 11  # tf.image.ssim's Gaussian window (the fidelity metric's too)
@@ -76,7 +77,6 @@ def _channel_plan(
     channels) it takes. Chains of convs keep each producer's strongest filters; the
     residual trunk (encoder output and every block's output, joined by adds) keeps the
     channels strongest summed over all the convs that write into it."""
-    from compressor.models.generator_spec import scaled_width
 
     def width(channels: int) -> int:
         return scaled_width(student_config, channels)
@@ -159,8 +159,6 @@ def cut_student(
 
     if config.depthwise:
         raise ValueError("cut students are taken from generators with plain residual convs")
-    from compressor.models.generator_spec import cut_config
-
     student_config = cut_config(config, keep, residual_blocks, edge_kernel, trunk_keep)
     blocks = student_config.residual_blocks
     contributions = residual_contributions(teacher, config.residual_blocks, images)
