@@ -67,6 +67,10 @@ def _elu_model():
 )
 def test_predicted_ops_match_the_converted_model(host, tmp_path, images_dir, build):
     model = build()
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # trained norms: the converter folds gamma 1, beta 0 away
+        if layer.__class__.__name__ == "InstanceNormalization":
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
     info = model_info_from_keras(model)
     context = make_context(tmp_path, model, images_dir, "x86-cpu")
     for strategy, precision in (

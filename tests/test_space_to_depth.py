@@ -1,5 +1,7 @@
 """The space-to-depth conv rewrite: exact on any stride-1 'same' odd conv, picked by the
-profile's channel tiles, converted and run by LiteRT, saved and loaded by name."""
+profile's channel tiles, converted and run by LiteRT, saved and loaded by name; instance
+norms after the rewritten convs computed on blocks, kept on blocks into the next
+space-to-depth conv where the graph allows."""
 
 from __future__ import annotations
 
@@ -9,13 +11,24 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
-from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
+from compressor.core.block_conv_layers import (
+    BlockInstanceNormalization,
+    SpaceToDepthConv2D,
+    SubPixelConv2D,
+)
 from compressor.core.block_conv_weights import block_weights, upsampled_weights
 from compressor.core.errors import StageError
 from compressor.models.default import demo_config
 from compressor.models.generator_spec import generator_info
 from compressor.planning.cost_model import estimate_latency_ms, tile_padded_macs
-from compressor.strategies.space_to_depth import SpaceToDepth, gainful_layers, rewrite_model
+from compressor.strategies.space_to_depth import (
+    BlockNormChain,
+    SpaceToDepth,
+    block_norm_chains,
+    gainful_layers,
+    rewrite_model,
+    upsampled_convs,
+)
 from tests.conftest import build_tiny_cnn, make_context
 
 
@@ -51,9 +64,34 @@ def test_sub_pixel_conv_equals_upsample_then_conv(kernel):
     np.testing.assert_allclose(sub_pixel(x).numpy(), want, atol=1e-5)
 
 
+@pytest.mark.parametrize("writes_blocks", [False, True])
+def test_block_norm_equals_the_instance_norm_in_space(writes_blocks):
+    import tensorflow as tf
+
+    from compressor.core.instance_norm import InstanceNormalization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(2, 12, 10, 5)).astype(np.float32)
+    norm = InstanceNormalization(epsilon=1e-3)
+    norm.build(x.shape)
+    norm.set_weights([rng.normal(size=5).astype(np.float32) for _ in range(2)])
+    want = norm(x).numpy()
+    blocks = tf.nn.space_to_depth(x, 2)
+    on_blocks = BlockInstanceNormalization(1e-3, writes_blocks=writes_blocks)
+    on_blocks.build(blocks.shape)
+    on_blocks.set_weights(norm.get_weights())  # the same C-channel gamma and beta
+    got = on_blocks(blocks).numpy()
+    assert got.shape == ((2, 6, 5, 20) if writes_blocks else x.shape)
+    got = got if not writes_blocks else tf.nn.depth_to_space(got, 2).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # the statistics are the whole channel's: each phase alone would normalise differently
+    assert np.abs(got - want).max() < 1e-5 < np.abs(x[:, ::2, ::2] - x[:, 1::2, 1::2]).max()
+
+
 def _user_model(size: int = 32, with_lambda: bool = True):
-    """Not one of ours: a Lambda, instance norm, 9x9 convs at full size (to 8 and to 3
-    channels), a nearest upsample before a conv."""
+    """Not one of ours: a Lambda, instance norms, 9x9 convs at full size (to 8 and to 3
+    channels), a nearest upsample before a conv, a norm and LeakyReLU between it and the
+    last 9x9 conv."""
     import tf_keras as keras
 
     from compressor.core.instance_norm import InstanceNormalization
@@ -69,32 +107,43 @@ def _user_model(size: int = 32, with_lambda: bool = True):
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="down")(x)
     x = keras.layers.UpSampling2D(2, name="up")(x)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="middle")(x)
+    x = InstanceNormalization(name="norm2")(x)
+    x = keras.layers.LeakyReLU(0.2, name="leaky")(x)
     x = keras.layers.Conv2D(3, 9, padding="same", activation="sigmoid", name="wide_out")(x)
     return keras.Model(inputs, x, name="user_net")
 
 
 def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
+    from compressor.core.model_info import model_info_from_keras
     from compressor.ingest.keras_io import load_keras_model
     from compressor.litert.conversion import convert_keras
     from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 
     model = _user_model()
-    rewritten = rewrite_model(model, {"wide_in", "wide_out"}, {"middle": "up"})
+    blocks, pairs = {"wide_in", "wide_out"}, {"middle": "up"}
+    chains = block_norm_chains(model_info_from_keras(model), blocks, set(pairs))
+    assert chains == [
+        BlockNormChain("wide_in", "norm"),  # the strided conv after it reads space
+        BlockNormChain("middle", "norm2", ("leaky",), "wide_out"),
+    ]
+    rewritten = rewrite_model(model, blocks, pairs, chains)
     images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
     want = model.predict(images, verbose=0)
     np.testing.assert_allclose(rewritten.predict(images, verbose=0), want, atol=1e-5)
 
     tflite = convert_keras(rewritten, "float32")
-    ops = {op.name for op in list_operators(tflite)}
-    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CONV_2D"} <= ops
+    ops = [op.name for op in list_operators(tflite)]
+    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CONV_2D"} <= set(ops)
     assert "RESIZE_NEAREST_NEIGHBOR" not in ops  # the upsample went into the conv
+    # wide_out reads norm2's blocks: only wide_in's input goes through SPACE_TO_DEPTH
+    assert ops.count("SPACE_TO_DEPTH") == 1
     np.testing.assert_allclose(TFLiteModel(tflite).predict(images), want, atol=1e-4)
 
     # saved and loaded by name (a Lambda with a Python lambda never loads safely: none here)
     model = _user_model(with_lambda=False)
     want = model.predict(images, verbose=0)
     path = tmp_path / "rewritten.keras"
-    rewrite_model(model, {"wide_in", "wide_out"}, {"middle": "up"}).save(path)
+    rewrite_model(model, blocks, pairs, chains).save(path)
     from compressor.core.instance_norm import InstanceNormalization
 
     loaded = load_keras_model(
@@ -102,6 +151,7 @@ def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
         {
             "SpaceToDepthConv2D": SpaceToDepthConv2D,
             "SubPixelConv2D": SubPixelConv2D,
+            "BlockInstanceNormalization": BlockInstanceNormalization,
             "InstanceNormalization": InstanceNormalization,
         },
     )
@@ -153,8 +203,12 @@ def test_strategy_rewrites_checks_and_refuses_convs_it_cannot_rewrite(host, tmp_
     # both 9x9 convs fill a tile of 16 outputs badly (8 and 3 channels); "middle" is 3x3
     assert out.facts["space_to_depth_layers"] == ["wide_in", "wide_out"]
     assert out.facts["sub_pixel_layers"] == ["middle"]
+    assert out.facts["block_norm_layers"] == ["norm", "norm2"]
     classes = {layer.name: layer.class_name for layer in context.model_info.layers}
     assert classes["wide_out"] == "SpaceToDepthConv2D" and classes["middle"] == "SubPixelConv2D"
+    layers = {layer.name: layer for layer in context.model_info.layers}
+    assert layers["wide_out"].reads_blocks and layers["norm2"].writes_blocks
+    assert not layers["norm"].writes_blocks  # the strided conv after it reads space
 
     strided = build_tiny_cnn()  # conv2d_1 has stride 2
     context = make_context(tmp_path, strided, images_dir)
@@ -165,7 +219,6 @@ def test_strategy_rewrites_checks_and_refuses_convs_it_cannot_rewrite(host, tmp_
 def test_predicted_rewrite_matches_the_rewritten_keras_model(host):
     from compressor.core.model_info import model_info_from_keras
     from compressor.models.generator import build_generator
-    from compressor.strategies.space_to_depth import upsampled_convs
 
     config = replace(demo_config(32), width=0.25, residual_blocks=1)
     info = generator_info(config)
@@ -173,9 +226,15 @@ def test_predicted_rewrite_matches_the_rewritten_keras_model(host):
     params = strategy.candidate_params(host.profiles.resolve("x86-cpu"), info)[0]
     predicted = strategy.rewrite_info(info, params)
     names = set(strategy.chosen_convs(info, strategy.Config.model_validate(params), None))
-    real = model_info_from_keras(
-        rewrite_model(build_generator(config), names, upsampled_convs(info))
-    )
+    pairs = upsampled_convs(info)
+    chains = strategy.chains_of(info, strategy.Config.model_validate(params), names, pairs)
+    generator = build_generator(config)
+    rng = np.random.default_rng(0)
+    for layer in generator.layers:  # trained norms: the converter folds gamma 1, beta 0 away
+        if layer.__class__.__name__ == "InstanceNormalization":
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
+    rewritten = rewrite_model(generator, names, pairs, chains)
+    real = model_info_from_keras(rewritten)
 
     def convs(model_info):
         return [
@@ -186,3 +245,51 @@ def test_predicted_rewrite_matches_the_rewritten_keras_model(host):
 
     assert convs(predicted) == convs(real)
     assert predicted.macs == real.macs
+
+    # norms on blocks: same layers, same block layouts, the converter's ops as predicted
+    def layouts(model_info):
+        return [
+            (c.name, c.class_name, c.output_shape, c.reads_blocks, c.writes_blocks)
+            for c in model_info.layers
+        ]
+
+    assert layouts(predicted) == layouts(real)
+    assert "BlockInstanceNormalization" in {c.class_name for c in real.layers}
+    from collections import Counter
+
+    from compressor.litert.conversion import convert_keras
+    from compressor.litert.tflite_runtime import list_operators
+    from compressor.planning.op_prediction import predict_ops
+
+    tflite = convert_keras(rewritten, "float32")
+    assert Counter(op.name for op in predict_ops(predicted, "float32")) == Counter(
+        op.name for op in list_operators(tflite)
+    )
+
+
+def test_norm_whose_output_is_shared_goes_back_to_space(host, tmp_path, images_dir):
+    """A tail the graph does not allow (the activation also feeds a concat) ends the
+    chain at the norm: the norm still runs on blocks, the reader reads space."""
+    import tf_keras as keras
+
+    from compressor.core.instance_norm import InstanceNormalization
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 9, padding="same", name="wide_in")(inputs)
+    x = InstanceNormalization(name="norm")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    y = keras.layers.Conv2D(3, 9, padding="same", name="wide_out")(x)
+    model = keras.Model(inputs, keras.layers.Concatenate()([x, y]))
+    context = make_context(tmp_path, model, images_dir)
+    strategy = host.strategies.get("space-to-depth")
+    out = strategy.apply(Artifact(keras_model=model), context, strategy.Config())
+    assert out.facts["block_norm_layers"] == ["norm"]
+    layers = {layer.name: layer for layer in context.model_info.layers}
+    assert not layers["norm"].writes_blocks and not layers["wide_out"].reads_blocks
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        out.keras_model.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
+    )
+    off = strategy.apply(Artifact(keras_model=model), context, strategy.Config(block_norms=False))
+    assert off.facts["block_norm_layers"] == []

@@ -20,6 +20,7 @@ _KIND_BY_CLASS = {
     "Dense": "dense",
     "BatchNormalization": "batch_norm",
     "InstanceNormalization": "instance_norm",
+    "BlockInstanceNormalization": "instance_norm",
     "SpaceToDepthConv2D": "conv",
     "SubPixelConv2D": "conv",
     "LayerNormalization": "layer_norm",
@@ -74,6 +75,9 @@ class LayerInfo:
     in_channels: int = 0  # GEMM input channels per tap (0: not a plain conv)
     out_channels: int = 0  # GEMM output channels
     stride_one_same: bool = False  # stride 1, 'same' padding, no dilation, no groups
+    # Tensors held as 2×2 space-to-depth blocks (the space-to-depth strategy's layers)
+    reads_blocks: bool = False  # the input is blocks already (no SPACE_TO_DEPTH)
+    writes_blocks: bool = False  # the output stays on blocks (no DEPTH_TO_SPACE)
 
 
 @dataclass
@@ -186,13 +190,19 @@ def _shape_list(shape) -> list[int | None]:
     return [None if d is None else int(d) for d in shape]
 
 
+_BLOCK_CONVS = ("SpaceToDepthConv2D", "SubPixelConv2D")
+
+
+def _block_grid_pixels(layer, in_shape) -> int:
+    """Pixels of the grid a block conv computes on: the input's, or its blocks'."""
+    pixels = _product(in_shape[1:3])
+    on_blocks = layer.__class__.__name__ == "SpaceToDepthConv2D" and not layer.reads_blocks
+    return pixels // layer.block**2 if on_blocks else pixels
+
+
 def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
-    if layer.__class__.__name__ == "SpaceToDepthConv2D":  # block grid, block² channels
-        kh, kw = layer.kernel_size
-        return _product(out_shape[1:]) * kh * kw * int(in_shape[-1]) * layer.block**2
-    if layer.__class__.__name__ == "SubPixelConv2D":  # input grid, block² outputs
-        kh, kw = layer.kernel_size
-        return _product(in_shape[1:]) * kh * kw * int(out_shape[-1]) * layer.block**2
+    if layer.__class__.__name__ in _BLOCK_CONVS:  # the block kernel over the block grid
+        return _block_grid_pixels(layer, in_shape) * _product(layer.kernel.shape)
     if kind == "conv":
         kh, kw = layer.kernel_size
         in_ch = int(in_shape[-1])
@@ -218,10 +228,16 @@ def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[s
     the input and output channels) or a SubPixelConv2D (block² × the outputs); {} for
     other layers."""
     class_name = layer.__class__.__name__
-    if class_name not in ("Conv2D", "SpaceToDepthConv2D", "SubPixelConv2D"):
+    if class_name in _BLOCK_CONVS:
+        return {
+            "kernel": [int(k) for k in layer.kernel_size],
+            "in_channels": int(layer.kernel.shape[2]),
+            "out_channels": int(layer.kernel.shape[3]),
+            "reads_blocks": bool(config.get("reads_blocks", False)),
+            "writes_blocks": bool(config.get("writes_blocks", False)),
+        }
+    if class_name != "Conv2D":
         return {}
-    block = int(config.get("block", 1))
-    in_block = block if class_name == "SpaceToDepthConv2D" else 1
     plain = (
         class_name == "Conv2D"
         and tuple(config.get("strides", ())) == (1, 1)
@@ -232,8 +248,8 @@ def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[s
     )
     return {
         "kernel": [int(k) for k in layer.kernel_size],
-        "in_channels": int(in_shape[-1]) * in_block**2 // max(1, int(config.get("groups", 1))),
-        "out_channels": int(out_shape[-1]) * block**2,
+        "in_channels": int(in_shape[-1]) // max(1, int(config.get("groups", 1))),
+        "out_channels": int(out_shape[-1]),
         "stride_one_same": plain,
     }
 
@@ -298,6 +314,8 @@ def model_info_from_keras(model) -> ModelInfo:
         macs = _layer_macs(layer, kind, in_shape, out_shape) if out_shape and in_shape else 0
         config = _safe_config(layer)
         geometry = _conv_geometry(layer, config, in_shape, out_shape) if macs else {}
+        if class_name == "BlockInstanceNormalization":
+            geometry = {"writes_blocks": bool(config.get("writes_blocks", False))}
         layers.append(
             LayerInfo(
                 name=layer.name,

@@ -38,11 +38,20 @@ _OPS_BY_CLASS = {
     "Rescaling": ("MUL", "ADD"),
     "Dropout": (),
     "FixedInput": (),  # --input NAME=VALUE: folded into constants at batch 1
-    "InstanceNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
+    # a trained norm's (gamma 1 and beta 0, as initialised, fold away: one MUL, ADD fewer)
+    "InstanceNormalization": (
+        *("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB", "MUL", "MUL", "ADD"),
+    ),
     "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
-    # the space-to-depth strategy's block convs (compressor.core.block_conv_layers)
+    # the space-to-depth strategy's block layers (compressor.core.block_conv_layers); the
+    # SPACE_TO_DEPTH / DEPTH_TO_SPACE at their ends are left out where the tensor stays on
+    # blocks (LayerInfo.reads_blocks / writes_blocks)
     "SpaceToDepthConv2D": ("SPACE_TO_DEPTH", "CONV_2D", "DEPTH_TO_SPACE"),
     "SubPixelConv2D": ("CONV_2D", "DEPTH_TO_SPACE"),
+    "BlockInstanceNormalization": (
+        *("MEAN", "RESHAPE", "MEAN", "TILE", "SUB", "SQUARED_DIFFERENCE", "MEAN", "RESHAPE"),
+        *("MEAN", "ADD", "RSQRT", "MUL", "TILE", "MUL", "ADD", "DEPTH_TO_SPACE"),
+    ),
 }
 _ACTIVATION_OPS = {
     "linear": (),
@@ -74,6 +83,9 @@ _FUSING_OPS = {
     "CONCATENATION",
     "AVERAGE_POOL_2D",
     "MAX_POOL_2D",
+    # the converter moves a ReLU after a depth-to-space before it, into the op that
+    # computed the blocks (a block conv's or a block norm's)
+    "DEPTH_TO_SPACE",
 }
 # Ops the converter has no int8 kernel for: full-int8 models run them in float between a
 # DEQUANTIZE and a QUANTIZE (measured with the TFLite converter of TF 2.21).
@@ -110,6 +122,10 @@ def _layer_ops(layer: LayerInfo, previous: str | None) -> tuple[str, ...]:
     ops = _OPS_BY_CLASS.get(layer.class_name)
     if ops is None:
         return (UNKNOWN,)
+    if layer.reads_blocks and ops[0] == "SPACE_TO_DEPTH":
+        ops = ops[1:]
+    if layer.writes_blocks and ops[-1] == "DEPTH_TO_SPACE":
+        ops = ops[:-1]
     fused = layer.activation
     if fused and fused != "linear" and not (fused in _FUSABLE_ACTIVATIONS and ops):
         ops = ops + _ACTIVATION_OPS.get(fused, (UNKNOWN,))

@@ -4,7 +4,11 @@ them faster (``compressor.core.block_conv_layers``):
 - a narrow, large-kernel conv at full resolution computed on space-to-depth blocks
   (the generator's 9×9 convs: 3× faster on x86);
 - a nearest ×2 upsample followed by a conv computed as a conv at the input's size and a
-  depth-to-space (the upsampled tensor is never written; the outputs fill 4× wider tiles).
+  depth-to-space (the upsampled tensor is never written; the outputs fill 4× wider tiles);
+- an instance norm right after such a conv computed on the conv's block² output phases
+  (4× wider vectors; the depth-to-space moves after it), and, where the norm and its
+  elementwise activations feed a space-to-depth conv, kept on blocks to that conv (the
+  depth-to-space and space-to-depth between them cancel).
 
 Which convs gain is predicted by the profile's conv channel tiles (the cost model's
 ``tile_padded_macs``) and proven by the search's measurement; the rewritten model is
@@ -13,7 +17,7 @@ checked numerically against the original before it moves on.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field
@@ -41,6 +45,9 @@ from compressor.planning.coverage import not_in_op_list
 from compressor.strategies.fuse import checked_rewrite_error
 
 MIN_GAIN = 1.2  # rewrite a conv onto blocks only where the tiles predict this speed-up
+# Layers that act on each element alone, so they run on blocks unchanged.
+_ELEMENTWISE_CLASSES = ("ReLU", "LeakyReLU", "Activation")
+_NOT_ELEMENTWISE = ("softmax", "log_softmax")
 
 
 def _odd_same_conv(layer: LayerInfo) -> bool:
@@ -114,27 +121,96 @@ def upsampled_convs(info: ModelInfo) -> dict[str, str]:
     return pairs
 
 
-def rewrite_model(model: Any, blocks: set[str], upsampled: dict[str, str] | None = None) -> Any:
+@dataclass(frozen=True)
+class BlockNormChain:
+    """A rewritten conv whose block² output phases an instance norm normalises on blocks;
+    when ``reader`` is set, the norm's output and the elementwise ``activations`` after
+    it stay on blocks up to that space-to-depth conv, which reads them as its blocks."""
+
+    conv: str
+    norm: str
+    activations: tuple[str, ...] = ()
+    reader: str | None = None
+
+
+def _on_blocks(shape: list[int | None]) -> list[int | None]:
+    """An NHWC shape held as 2×2 space-to-depth blocks."""
+    batch, height, width, channels = shape
+    return [batch, height // BLOCK, width // BLOCK, channels * BLOCK**2]
+
+
+def _elementwise(layer: LayerInfo) -> bool:
+    return layer.class_name in _ELEMENTWISE_CLASSES and layer.activation not in _NOT_ELEMENTWISE
+
+
+def block_norm_chains(
+    info: ModelInfo, blocks: set[str], upsampled: set[str]
+) -> list[BlockNormChain]:
+    """The instance norms that follow a conv rewritten onto blocks (``blocks``: space-to-
+    depth convs, ``upsampled``: sub-pixel convs), read from ``info``'s layer order as the
+    planner sees it (``apply`` checks the real graph)."""
+    chains = []
+    layers = info.layers
+    for i, conv in enumerate(layers[:-1]):
+        norm = layers[i + 1]
+        if (
+            conv.name not in blocks | upsampled
+            or norm.class_name != "InstanceNormalization"
+            or norm.output_shape != conv.output_shape
+        ):
+            continue
+        end = i + 2
+        while end < len(layers) and _elementwise(layers[end]):
+            end += 1
+        reader = layers[end] if end < len(layers) else None
+        if reader is not None and reader.name in blocks:
+            activations = tuple(layer.name for layer in layers[i + 2 : end])
+            chains.append(BlockNormChain(conv.name, norm.name, activations, reader.name))
+        else:
+            chains.append(BlockNormChain(conv.name, norm.name))
+    return chains
+
+
+def rewrite_model(
+    model: Any,
+    blocks: set[str],
+    upsampled: dict[str, str] | None = None,
+    chains: list[BlockNormChain] = (),
+) -> Any:
     """``model`` with the Conv2D layers in ``blocks`` computed on space-to-depth blocks and
     each (conv → its upsample) in ``upsampled`` computed as a sub-pixel conv (the upsample
-    becomes a linear activation the converter drops); same function, weights rearranged."""
+    becomes a linear activation the converter drops), and the instance norm of each of
+    ``chains`` computed on blocks; same function, weights rearranged."""
     import tf_keras as keras
 
-    from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
+    from compressor.core.block_conv_layers import (
+        BlockInstanceNormalization,
+        SpaceToDepthConv2D,
+        SubPixelConv2D,
+    )
     from compressor.core.block_conv_weights import block_weights, upsampled_weights
 
     upsampled = upsampled or {}
     upsamples = set(upsampled.values())
+    writers = {chain.conv for chain in chains}
+    readers = {chain.reader for chain in chains if chain.reader}
+    norms = {chain.norm: chain.reader is not None for chain in chains}
 
     def clone(layer: Any) -> Any:
         if layer.name in upsamples:
             return keras.layers.Activation("linear", name=layer.name)
+        if layer.name in norms:
+            return BlockInstanceNormalization(
+                layer.epsilon, writes_blocks=norms[layer.name], name=layer.name
+            )
         if layer.name in blocks or layer.name in upsampled:
             kind = SpaceToDepthConv2D if layer.name in blocks else SubPixelConv2D
             return kind(
                 layer.filters,
                 tuple(block_kernel_size(k) for k in layer.kernel_size),
                 activation=keras.activations.serialize(layer.activation),
+                reads_blocks=layer.name in readers,
+                writes_blocks=layer.name in writers,
                 name=layer.name,
             )
         return layer.__class__.from_config(layer.get_config())
@@ -151,19 +227,42 @@ def rewrite_model(model: Any, blocks: set[str], upsampled: dict[str, str] | None
     return rewritten
 
 
+def _feeds_only(layer: Any, consumer: Any) -> bool:
+    """``layer`` feeds ``consumer`` alone, and ``consumer`` reads ``layer`` alone."""
+    inbound = [node.inbound_layers for node in consumer._inbound_nodes]
+    return len(layer._outbound_nodes) == 1 and inbound == [layer]
+
+
+def _checked_chains(model: Any, chains: list[BlockNormChain]) -> list[BlockNormChain]:
+    """The chains that hold in ``model``'s graph: each link feeds the next alone, the norm
+    is ours (``InstanceNormalization``); a chain whose tail does not hold ends at its norm."""
+    from compressor.core.instance_norm import InstanceNormalization
+
+    kept = []
+    for chain in chains:
+        conv, norm = model.get_layer(chain.conv), model.get_layer(chain.norm)
+        if not isinstance(norm, InstanceNormalization) or not _feeds_only(conv, norm):
+            continue
+        tail = [model.get_layer(name) for name in (*chain.activations, chain.reader) if name]
+        links = zip([norm, *tail], tail, strict=False)
+        if chain.reader and all(_feeds_only(before, after) for before, after in links):
+            kept.append(chain)
+        else:
+            kept.append(BlockNormChain(chain.conv, chain.norm))
+    return kept
+
+
 def _checked_upsampled(model: Any, pairs: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """The pairs that hold in ``model``'s graph (a nearest ×2 upsample feeding only its
     conv), and the names of the convs that do not."""
     kept, dropped = {}, []
     for conv_name, upsample_name in pairs.items():
         upsample, conv = model.get_layer(upsample_name), model.get_layer(conv_name)
-        inbound = [node.inbound_layers for node in conv._inbound_nodes]
         if (
             upsample.__class__.__name__ == "UpSampling2D"
             and tuple(upsample.size) == (BLOCK, BLOCK)
             and upsample.interpolation == "nearest"
-            and len(upsample._outbound_nodes) == 1
-            and inbound == [upsample]
+            and _feeds_only(upsample, conv)
         ):
             kept[conv_name] = upsample_name
         else:
@@ -186,6 +285,10 @@ class SpaceToDepthConfig(StrategyConfig):
     upsampled: bool = Field(
         default=True,
         description="Also compute each nearest x2 upsample + conv as a conv and a depth-to-space",
+    )
+    block_norms: bool = Field(
+        default=True,
+        description="Also compute each instance norm right after a rewritten conv on blocks",
     )
     tolerance: float = Field(
         default=1e-3, gt=0, description="Max abs output difference allowed vs the original"
@@ -238,25 +341,49 @@ class SpaceToDepth(Strategy):
             )
         return Support.yes()
 
+    @staticmethod
+    def chains_of(
+        info: ModelInfo, config: SpaceToDepthConfig, names: set[str], pairs: dict[str, str]
+    ) -> list[BlockNormChain]:
+        """The instance norms the config puts on blocks (none unless ``block_norms``)."""
+        return block_norm_chains(info, names, set(pairs)) if config.block_norms else []
+
     def rewrite_info(self, info: ModelInfo, params: dict[str, Any]) -> ModelInfo:
         config = self.Config.model_validate(params)
         names = set(self.chosen_convs(info, config, None))
         pairs = upsampled_convs(info) if config.upsampled else {}
         upsamples = set(pairs.values())
+        chains = self.chains_of(info, config, names, pairs)
+        writers = {chain.conv for chain in chains}
+        readers = {chain.reader for chain in chains if chain.reader}
+        kept_on_blocks = {chain.norm for chain in chains if chain.reader}
+        kept_on_blocks |= {name for chain in chains for name in chain.activations}
+        block_norms = {chain.norm for chain in chains}
         layers = []
         for layer in info.layers:
             if layer.name in upsamples:  # written as a linear activation the converter drops
+                batch, height, width, channels = layer.output_shape
                 layer = replace(
                     layer,
                     class_name="Activation",
                     kind="activation",
                     activation="linear",
                     interpolation=None,
+                    output_shape=[batch, height // BLOCK, width // BLOCK, channels],
+                    output_elements=layer.output_elements // BLOCK**2,
                 )
             elif layer.name in pairs:
                 layer = sub_pixel_form(layer)
             elif layer.name in names:
                 layer = block_form(layer) or layer
+            if layer.name in block_norms:
+                layer = replace(layer, class_name="BlockInstanceNormalization")
+            if layer.name in kept_on_blocks or layer.name in writers:
+                layer = replace(layer, output_shape=_on_blocks(layer.output_shape))
+            if layer.name in kept_on_blocks & block_norms or layer.name in writers:
+                layer = replace(layer, writes_blocks=True)
+            if layer.name in readers:
+                layer = replace(layer, reads_blocks=True)
             layers.append(layer)
         return replace(info, name=f"{info.name}_blocks", layers=layers, macs=0, params=0)
 
@@ -266,6 +393,8 @@ class SpaceToDepth(Strategy):
         pairs = upsampled_convs(info) if config.upsampled else {}
         parts = [f"{name} on blocks ~{gain}x" for name, gain in chosen.items() if gain]
         parts += [f"{upsample}+{conv} sub-pixel" for conv, upsample in pairs.items()]
+        chains = self.chains_of(info, config, set(chosen), pairs)
+        parts += [f"{chain.norm} on blocks" for chain in chains]
         return Estimate(note="exact rewrite: " + ", ".join(parts))
 
     def apply(self, artifact: Artifact, context: RunContext, config: SpaceToDepthConfig):
@@ -296,8 +425,9 @@ class SpaceToDepth(Strategy):
         if not names and not pairs:
             context.note(f"{self.name}: no conv gains on this profile's tiles; model unchanged")
             return artifact
+        chains = _checked_chains(model, self.chains_of(info, config, names, pairs))
         try:
-            rewritten = rewrite_model(model, names, pairs)
+            rewritten = rewrite_model(model, names, pairs, chains)
         except ValueError as exc:  # subclassed models cannot be cloned layer by layer
             raise StageError(f"{self.name}: cannot rebuild the model: {exc}") from exc
         error = checked_rewrite_error(
@@ -311,10 +441,14 @@ class SpaceToDepth(Strategy):
         context.model_info = model_info_from_keras(rewritten)
         context.note(
             f"{self.name}: on 2x2 blocks: {', '.join(sorted(names)) or 'none'}; sub-pixel: "
-            f"{', '.join(sorted(pairs)) or 'none'}; max abs diff {error:.1e}"
+            f"{', '.join(sorted(pairs)) or 'none'}; norms on blocks: "
+            f"{', '.join(chain.norm for chain in chains) or 'none'}; max abs diff {error:.1e}"
         )
         return artifact.with_keras(
-            rewritten, space_to_depth_layers=sorted(names), sub_pixel_layers=sorted(pairs)
+            rewritten,
+            space_to_depth_layers=sorted(names),
+            sub_pixel_layers=sorted(pairs),
+            block_norm_layers=sorted(chain.norm for chain in chains),
         )
 
 
@@ -327,8 +461,12 @@ def register_strategies(registry: StrategyRegistry) -> None:
 @hookimpl
 def register_keras_objects(registry: KerasObjectRegistry) -> None:
     """Register the block-conv layers, so rewritten models load by name."""
-    from compressor.core.block_conv_layers import SpaceToDepthConv2D, SubPixelConv2D
+    from compressor.core.block_conv_layers import (
+        BlockInstanceNormalization,
+        SpaceToDepthConv2D,
+        SubPixelConv2D,
+    )
 
-    for layer in (SpaceToDepthConv2D, SubPixelConv2D):
+    for layer in (SpaceToDepthConv2D, SubPixelConv2D, BlockInstanceNormalization):
         registry.add(layer.__name__, layer)
         registry.add(f"compressor>{layer.__name__}", layer)
