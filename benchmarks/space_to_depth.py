@@ -2,13 +2,14 @@
 
     python benchmarks/space_to_depth.py
 
-Two tables, all latency LiteRT medians at 2 threads, measured round-robin side by side:
+Three tables, all latency LiteRT medians at 2 threads, measured round-robin side by side:
 single stride-1 'same' convs at 256x256 (direct vs ``SpaceToDepthConv2D`` with the
-same weights rearranged) and upsample + conv pairs (direct vs ``SubPixelConv2D``), and
+same weights rearranged) and upsample + conv pairs (direct vs ``SubPixelConv2D``);
+single instance norms in space vs on 2x2 blocks (``BlockInstanceNormalization``); and
 the demo generator at 256x256 with what the ``space-to-depth`` strategy rewrites on
-x86-cpu (teacher and the half-width cut shape). Every rewritten
-model is checked equal to the original. Writes ``benchmarks/results/space_to_depth.json``
-and a table in docs/benchmarks.md.
+x86-cpu (teacher and the half-width cut shape), with and without its norms on blocks.
+Every rewritten model is checked equal to the original. Writes
+``benchmarks/results/space_to_depth.json`` and the tables in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -70,12 +71,39 @@ def _upsample_conv(size: int, cin: int, cout: int) -> Any:
     return keras.Model(inputs, keras.layers.Conv2D(cout, 3, padding="same", name="conv")(upsampled))
 
 
+# (size, channels) of single instance norms
+NORM_SHAPES = ((256, 8), (256, 16), (128, 16), (128, 32), (64, 64))
+
+
+def _norms(size: int, channels: int) -> tuple[Any, Any]:
+    """An instance norm on (size, size, channels) and the same norm on its 2x2 blocks,
+    with the same trained-looking gamma and beta."""
+    import tf_keras as keras
+
+    from compressor.core.block_conv_layers import BlockInstanceNormalization
+    from compressor.core.instance_norm import InstanceNormalization
+
+    rng = np.random.default_rng(0)
+    weights = [rng.uniform(0.5, 1.5, channels).astype(np.float32) for _ in range(2)]
+    inputs = keras.Input((size, size, channels))
+    in_space = keras.Model(inputs, InstanceNormalization(name="norm")(inputs))
+    blocks = keras.Input((size // 2, size // 2, 4 * channels))
+    on_blocks = keras.Model(blocks, BlockInstanceNormalization(writes_blocks=True)(blocks))
+    in_space.layers[-1].set_weights(weights)
+    on_blocks.layers[-1].set_weights(weights)
+    return in_space, on_blocks
+
+
 def _checked_rewrite(
-    model: Any, names: set[str], size: int, upsampled: dict[str, str] | None = None
+    model: Any,
+    names: set[str],
+    size: int,
+    upsampled: dict[str, str] | None = None,
+    chains: list[Any] = (),
 ) -> Any:
     from compressor.strategies.space_to_depth import rewrite_model
 
-    rewritten = rewrite_model(model, names, upsampled)
+    rewritten = rewrite_model(model, names, upsampled, chains)
     x = np.random.default_rng(1).random((2, size, size, model.input_shape[-1]), np.float32)
     error = np.max(np.abs(model.predict(x, verbose=0) - rewritten.predict(x, verbose=0)))
     if error > 1e-3:
@@ -97,7 +125,12 @@ def main() -> None:
     from compressor.models.default import demo_config
     from compressor.models.generator import build_generator
     from compressor.planning.cost_model import tile_padded_macs
-    from compressor.strategies.space_to_depth import block_form, gainful_layers, upsampled_convs
+    from compressor.strategies.space_to_depth import (
+        block_form,
+        block_norm_chains,
+        gainful_layers,
+        upsampled_convs,
+    )
 
     tiles = PluginHost().profiles.resolve("x86-cpu").conv_tiles
     size = args.size
@@ -142,6 +175,33 @@ def main() -> None:
         )
         print(conv_rows[-1], flush=True)
 
+    norm_rows = []
+    for norm_size, channels in NORM_SHAPES:
+        in_space, on_blocks = _norms(norm_size, channels)
+        x = np.random.default_rng(0).random((norm_size, norm_size, channels), dtype=np.float32)
+        blocks = x.reshape(norm_size // 2, 2, norm_size // 2, 2, channels)
+        blocks = blocks.transpose(0, 2, 1, 3, 4).reshape(norm_size // 2, norm_size // 2, -1)
+        want = in_space.predict(x[None], verbose=0)
+        got = on_blocks.predict(blocks[None], verbose=0)
+        got = got.reshape(1, norm_size // 2, norm_size // 2, 2, 2, channels)
+        got = got.transpose(0, 1, 3, 2, 4, 5).reshape(want.shape)
+        if np.max(np.abs(got - want)) > 1e-4:
+            raise SystemExit(f"norm on blocks at {norm_size}x{channels} differs")
+        models = {
+            "space": convert_keras(in_space, "float32"),
+            "blocks": convert_keras(on_blocks, "float32"),
+        }
+        ms = interleaved_latency(models, x, 2, rounds=5, runs=args.runs, inputs={"blocks": blocks})
+        norm_rows.append(
+            {
+                "norm": f"{norm_size}x{norm_size}x{channels}",
+                "space_ms": round(ms["space"], 3),
+                "blocks_ms": round(ms["blocks"], 3),
+                "gain": round(ms["space"] / ms["blocks"], 2),
+            }
+        )
+        print(norm_rows[-1], flush=True)
+
     generators: dict[str, bytes] = {}
     rewritten_layers: dict[str, list[str]] = {}
     teacher_config = demo_config(size)
@@ -156,6 +216,11 @@ def main() -> None:
         generators[f"{label} on blocks"] = convert_keras(
             _checked_rewrite(model, names, size, pairs), "float32"
         )
+        chains = block_norm_chains(info, names, set(pairs))
+        generators[f"{label} on blocks, norms too"] = convert_keras(
+            _checked_rewrite(model, names, size, pairs, chains), "float32"
+        )
+        rewritten_layers[f"{label} norms"] = [chain.norm for chain in chains]
         rewritten_layers[label] = sorted(names) + [f"{c} (sub-pixel)" for c in sorted(pairs)]
     x = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     ms = interleaved_latency(generators, x, 2, rounds=7, runs=args.runs)
@@ -165,8 +230,11 @@ def main() -> None:
             "model": label,
             "ms": round(value, 2),
             "x_teacher": round(base / value, 2),
-            "rewritten": rewritten_layers.get(label.removesuffix(" on blocks"))
-            if label.endswith("on blocks")
+            "rewritten": rewritten_layers.get(label.split(" on blocks")[0], [])
+            if " on blocks" in label
+            else [],
+            "norms_on_blocks": rewritten_layers[f"{label.split(' on blocks')[0]} norms"]
+            if label.endswith("norms too")
             else [],
         }
         for label, value in ms.items()
@@ -176,7 +244,13 @@ def main() -> None:
 
     write_json(
         ROOT / "benchmarks" / "results" / "space_to_depth.json",
-        {"host": host_facts(), "size": size, "convs": conv_rows, "generators": generator_rows},
+        {
+            "host": host_facts(),
+            "size": size,
+            "convs": conv_rows,
+            "norms": norm_rows,
+            "generators": generator_rows,
+        },
     )
     facts = host_facts()
     text = (
@@ -197,9 +271,20 @@ def main() -> None:
         )
         + "\n\n"
         + markdown_table(
-            ["generator", "ms", "x teacher", "convs on blocks"],
+            ["instance norm", "in space ms", "on 2x2 blocks ms", "gain"],
+            [[r["norm"], r["space_ms"], r["blocks_ms"], r["gain"]] for r in norm_rows],
+        )
+        + "\n\n"
+        + markdown_table(
+            ["generator", "ms", "x teacher", "convs on blocks", "norms on blocks"],
             [
-                [r["model"], r["ms"], r["x_teacher"], ", ".join(r["rewritten"]) or "—"]
+                [
+                    r["model"],
+                    r["ms"],
+                    r["x_teacher"],
+                    ", ".join(r["rewritten"]) or "—",
+                    ", ".join(r["norms_on_blocks"]) or "—",
+                ]
                 for r in generator_rows
             ],
         )

@@ -127,11 +127,15 @@ def interleaved_stats(
     rounds: int = 5,
     runs: int = 4,
     warmup: int = 3,
+    inputs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, LatencyStats]:
     """Latency of each model from ``rounds`` × ``runs`` invocations taken round-robin, so
-    that load from other processes hits every model alike and their ratio stays fair."""
+    that load from other processes hits every model alike and their ratio stays fair.
+    ``inputs`` gives a model its own example where it takes another shape."""
+    inputs = inputs or {}
     runners = {
-        label: _timed_runner(data, example, threads, warmup) for label, data in models.items()
+        label: _timed_runner(data, inputs.get(label, example), threads, warmup)
+        for label, data in models.items()
     }
     times: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(rounds):
@@ -141,10 +145,15 @@ def interleaved_stats(
 
 
 def interleaved_latency(
-    models: dict[str, bytes], example: np.ndarray, threads: int, rounds: int = 5, runs: int = 5
+    models: dict[str, bytes],
+    example: np.ndarray,
+    threads: int,
+    rounds: int = 5,
+    runs: int = 5,
+    inputs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Median latency (ms) of each model, measured round-robin (``interleaved_stats``)."""
-    stats = interleaved_stats(models, example, threads, rounds, runs)
+    stats = interleaved_stats(models, example, threads, rounds, runs, inputs=inputs)
     return {label: round(value.median_ms, 2) for label, value in stats.items()}
 
 
