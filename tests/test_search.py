@@ -78,7 +78,9 @@ def test_a_constraint_nobody_meets_ships_the_closest_and_names_the_miss(
             "strict",
             budgets=budgets,
             strict=True,
-            budget_seconds=15,  # a few post-training candidates; the rest left untried
+            # keeps the test short; how many candidates fit in 15 s depends on the host
+            # (the budget's "not tried" path is pinned by the 1 s CLI test below)
+            budget_seconds=15,
         )
     report = json.loads((tmp_path / "strict" / "report.json").read_text())  # the run is kept
     search = report["search"]
@@ -87,7 +89,6 @@ def test_a_constraint_nobody_meets_ships_the_closest_and_names_the_miss(
     sizes = [c["measured"]["size_bytes"] for c in search["candidates"] if c["measured"]]
     assert len(sizes) >= 2
     assert report["result"]["size_bytes"] == min(sizes)  # the closest: the smallest file
-    assert any(c["status"].startswith("not tried") for c in search["candidates"])
     assert not report["constraints"]["met"]
     assert any("misses its constraints" in w for w in report["warnings"])
 

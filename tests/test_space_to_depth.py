@@ -293,3 +293,33 @@ def test_norm_whose_output_is_shared_goes_back_to_space(host, tmp_path, images_d
     )
     off = strategy.apply(Artifact(keras_model=model), context, strategy.Config(block_norms=False))
     assert off.facts["block_norm_layers"] == []
+
+
+def test_narrow_norms_cost_whole_vectors_and_blocks_fill_them(host):
+    from compressor.core.model_info import LayerInfo
+    from compressor.core.profiles import ConvTiles
+    from compressor.models.generator_spec import cut_config
+    from compressor.planning.cost_model import tile_padded_norm_elements
+
+    tiles = ConvTiles(input=4, output=16)
+
+    def norm(channels: int, class_name: str = "InstanceNormalization") -> LayerInfo:
+        shape = [None, 64, 64, channels]
+        return LayerInfo("n", class_name, "instance_norm", 2 * channels, 0, 4096 * channels, shape)
+
+    assert tile_padded_norm_elements(norm(8), tiles) == 2 * 4096 * 8  # half the lanes idle
+    assert tile_padded_norm_elements(norm(16), tiles) == 4096 * 16
+    assert tile_padded_norm_elements(norm(8), None) == 4096 * 8  # no tiles stated
+    on_blocks = norm(8, "BlockInstanceNormalization")  # computed on 32 channels
+    assert tile_padded_norm_elements(on_blocks, tiles) == 4096 * 8
+
+    # the shipped real-time student: its 8-channel norms on blocks are predicted faster
+    x86 = host.profiles.resolve("x86-cpu")
+    info = generator_info(cut_config(demo_config(256), 0.5, 2, 9, 1.0))
+    strategy = SpaceToDepth()
+    params = strategy.candidate_params(x86, info)[0]
+    with_norms = strategy.rewrite_info(info, params)
+    without = strategy.rewrite_info(info, {**params, "block_norms": False})
+    assert estimate_latency_ms(x86, with_norms, "float32") < estimate_latency_ms(
+        x86, without, "float32"
+    )

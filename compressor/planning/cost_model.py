@@ -1,7 +1,8 @@
 """Predict size and target latency from ModelInfo and a profile's numbers (no TF).
 
 latency = conv MACs (channels padded to the profile's tiles) / throughput[precision]
-        + memory-bound elements × passes / element rate[precision]
+        + norm elements (channels padded to the output tile) × passes / norm rate[precision]
+        + other memory-bound elements × passes / element rate[precision]
         + ops × per-op overhead
 Every number comes from the profile, so a calibrated profile gives better estimates.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compressor.core.block_conv_weights import BLOCK
 from compressor.core.model_info import LayerInfo, ModelInfo
 from compressor.core.profiles import ConvTiles, HardwareProfile
 from compressor.planning.measured_constants import measured
@@ -52,6 +54,20 @@ def tile_padded_macs(layer: LayerInfo, tiles: ConvTiles | None) -> float:
     return layer.macs * (padded_in / layer.in_channels) * (padded_out / layer.out_channels)
 
 
+def tile_padded_norm_elements(layer: LayerInfo, tiles: ConvTiles | None) -> float:
+    """A norm's elements as the target's vectors see them: its channels (4× on 2×2
+    blocks) rounded up to the output tile, the lanes the kernels fill along channels (a
+    norm over 8 channels costs twice per element what one over 16 costs on x86-cpu;
+    docs/measurements.md)."""
+    channels = layer.output_shape[-1] if layer.output_shape else None
+    if tiles is None or not channels:
+        return float(layer.output_elements)
+    if layer.class_name == "BlockInstanceNormalization" and not layer.writes_blocks:
+        channels *= BLOCK**2  # computed on the blocks, written back to space
+    padded = -(-channels // tiles.output) * tiles.output
+    return layer.output_elements * padded / channels
+
+
 def work_of(info: ModelInfo, mac_factor: float = 1.0, tiles: ConvTiles | None = None) -> Work:
     """Split ``info``'s inference into the cost model's terms (MACs padded to ``tiles``)."""
     other = sum(
@@ -62,7 +78,12 @@ def work_of(info: ModelInfo, mac_factor: float = 1.0, tiles: ConvTiles | None = 
         macs=(info.macs + sum(tile_padded_macs(layer, tiles) - layer.macs for layer in info.layers))
         * mac_factor,
         # passes = ops the converter emits per instance norm (measured, planner_constants.json)
-        norm_elements=info.elements_of(*_NORM_KINDS) * measured("norm_passes"),
+        norm_elements=sum(
+            tile_padded_norm_elements(layer, tiles)
+            for layer in info.layers
+            if layer.kind in _NORM_KINDS
+        )
+        * measured("norm_passes"),
         elements=other,
         ops=sum(1 for layer in info.layers if layer.kind not in ("identity", "activation")),
     )
