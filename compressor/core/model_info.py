@@ -224,9 +224,9 @@ def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
 
 
 def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[str, Any]:
-    """Kernel and GEMM channels of a plain conv: a Conv2D, a SpaceToDepthConv2D (block² ×
-    the input and output channels) or a SubPixelConv2D (block² × the outputs); {} for
-    other layers."""
+    """Kernel and GEMM channels of a plain conv: a Conv2D, or a SpaceToDepthConv2D /
+    SubPixelConv2D (its block kernel's channels, and whether it reads or writes blocks);
+    {} for other layers."""
     class_name = layer.__class__.__name__
     if class_name in _BLOCK_CONVS:
         return {
