@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def _checked_rewrite(
     names: set[str],
     size: int,
     upsampled: dict[str, str] | None = None,
-    chains: list[Any] = (),
+    chains: Sequence[Any] = (),
 ) -> Any:
     from compressor.strategies.space_to_depth import rewrite_model
 
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=8)
     args = parser.parse_args()
+
+    import tensorflow as tf
 
     from compressor.core.model_info import model_info_from_keras
     from compressor.engine.plugin_host import PluginHost
@@ -179,12 +182,9 @@ def main() -> None:
     for norm_size, channels in NORM_SHAPES:
         in_space, on_blocks = _norms(norm_size, channels)
         x = np.random.default_rng(0).random((norm_size, norm_size, channels), dtype=np.float32)
-        blocks = x.reshape(norm_size // 2, 2, norm_size // 2, 2, channels)
-        blocks = blocks.transpose(0, 2, 1, 3, 4).reshape(norm_size // 2, norm_size // 2, -1)
+        blocks = tf.nn.space_to_depth(x[None], 2).numpy()[0]
         want = in_space.predict(x[None], verbose=0)
-        got = on_blocks.predict(blocks[None], verbose=0)
-        got = got.reshape(1, norm_size // 2, norm_size // 2, 2, 2, channels)
-        got = got.transpose(0, 1, 3, 2, 4, 5).reshape(want.shape)
+        got = tf.nn.depth_to_space(on_blocks.predict(blocks[None], verbose=0), 2).numpy()
         if np.max(np.abs(got - want)) > 1e-4:
             raise SystemExit(f"norm on blocks at {norm_size}x{channels} differs")
         models = {
@@ -203,7 +203,8 @@ def main() -> None:
         print(norm_rows[-1], flush=True)
 
     generators: dict[str, bytes] = {}
-    rewritten_layers: dict[str, list[str]] = {}
+    # label -> (convs on blocks, norms on blocks)
+    rewritten: dict[str, tuple[list[str], list[str]]] = {}
     teacher_config = demo_config(size)
     for label, config in (
         ("teacher", teacher_config),
@@ -212,16 +213,15 @@ def main() -> None:
         model = build_generator(config, seed=0)
         info = model_info_from_keras(model)
         names, pairs = set(gainful_layers(info, tiles)), upsampled_convs(info)
-        generators[label] = convert_keras(model, "float32")
-        generators[f"{label} on blocks"] = convert_keras(
-            _checked_rewrite(model, names, size, pairs), "float32"
-        )
         chains = block_norm_chains(info, names, set(pairs))
-        generators[f"{label} on blocks, norms too"] = convert_keras(
-            _checked_rewrite(model, names, size, pairs, chains), "float32"
-        )
-        rewritten_layers[f"{label} norms"] = [chain.norm for chain in chains]
-        rewritten_layers[label] = sorted(names) + [f"{c} (sub-pixel)" for c in sorted(pairs)]
+        convs = sorted(names) + [f"{c} (sub-pixel)" for c in sorted(pairs)]
+        generators[label] = convert_keras(model, "float32")
+        rewritten[label] = ([], [])
+        for suffix, with_chains in ((" on blocks", ()), (" on blocks, norms too", chains)):
+            generators[label + suffix] = convert_keras(
+                _checked_rewrite(model, names, size, pairs, with_chains), "float32"
+            )
+            rewritten[label + suffix] = (convs, [chain.norm for chain in with_chains])
     x = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     ms = interleaved_latency(generators, x, 2, rounds=7, runs=args.runs)
     base = ms["teacher"]
@@ -230,12 +230,8 @@ def main() -> None:
             "model": label,
             "ms": round(value, 2),
             "x_teacher": round(base / value, 2),
-            "rewritten": rewritten_layers.get(label.split(" on blocks")[0], [])
-            if " on blocks" in label
-            else [],
-            "norms_on_blocks": rewritten_layers[f"{label.split(' on blocks')[0]} norms"]
-            if label.endswith("norms too")
-            else [],
+            "rewritten": rewritten[label][0],
+            "norms_on_blocks": rewritten[label][1],
         }
         for label, value in ms.items()
     ]

@@ -84,8 +84,13 @@ def test_block_norm_equals_the_instance_norm_in_space(writes_blocks):
     assert got.shape == ((2, 6, 5, 20) if writes_blocks else x.shape)
     got = got if not writes_blocks else tf.nn.depth_to_space(got, 2).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
-    # the statistics are the whole channel's: each phase alone would normalise differently
-    assert np.abs(got - want).max() < 1e-5 < np.abs(x[:, ::2, ::2] - x[:, 1::2, 1::2]).max()
+    # the statistics are the whole channel's: a plain norm over the 4C block channels
+    # (each phase on its own) gives another function
+    per_phase = InstanceNormalization(epsilon=1e-3)
+    per_phase.build(blocks.shape)
+    per_phase.set_weights([np.tile(w, 4) for w in norm.get_weights()])
+    wrong = tf.nn.depth_to_space(per_phase(blocks), 2).numpy()
+    assert np.abs(wrong - want).max() > 1e-2
 
 
 def _user_model(size: int = 32, with_lambda: bool = True):

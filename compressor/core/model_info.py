@@ -191,6 +191,8 @@ def _shape_list(shape) -> list[int | None]:
 
 
 _BLOCK_CONVS = ("SpaceToDepthConv2D", "SubPixelConv2D")
+_BLOCK_LAYERS = (*_BLOCK_CONVS, "BlockInstanceNormalization")
+_BLOCK_IO = ("reads_blocks", "writes_blocks")  # their config keys, mirrored in LayerInfo
 
 
 def _block_grid_pixels(layer, in_shape) -> int:
@@ -225,16 +227,13 @@ def _layer_macs(layer, kind: str, in_shape, out_shape) -> int:
 
 def _conv_geometry(layer, config: dict[str, Any], in_shape, out_shape) -> dict[str, Any]:
     """Kernel and GEMM channels of a plain conv: a Conv2D, or a SpaceToDepthConv2D /
-    SubPixelConv2D (its block kernel's channels, and whether it reads or writes blocks);
-    {} for other layers."""
+    SubPixelConv2D (its block kernel's channels); {} for other layers."""
     class_name = layer.__class__.__name__
     if class_name in _BLOCK_CONVS:
         return {
             "kernel": [int(k) for k in layer.kernel_size],
             "in_channels": int(layer.kernel.shape[2]),
             "out_channels": int(layer.kernel.shape[3]),
-            "reads_blocks": bool(config.get("reads_blocks", False)),
-            "writes_blocks": bool(config.get("writes_blocks", False)),
         }
     if class_name != "Conv2D":
         return {}
@@ -314,8 +313,8 @@ def model_info_from_keras(model) -> ModelInfo:
         macs = _layer_macs(layer, kind, in_shape, out_shape) if out_shape and in_shape else 0
         config = _safe_config(layer)
         geometry = _conv_geometry(layer, config, in_shape, out_shape) if macs else {}
-        if class_name == "BlockInstanceNormalization":
-            geometry = {"writes_blocks": bool(config.get("writes_blocks", False))}
+        if class_name in _BLOCK_LAYERS:  # which of its tensors are held as blocks
+            geometry.update({key: bool(config.get(key, False)) for key in _BLOCK_IO})
         layers.append(
             LayerInfo(
                 name=layer.name,

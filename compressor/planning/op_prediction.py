@@ -40,7 +40,15 @@ _OPS_BY_CLASS = {
     "FixedInput": (),  # --input NAME=VALUE: folded into constants at batch 1
     # a trained norm's (gamma 1 and beta 0, as initialised, fold away: one MUL, ADD fewer)
     "InstanceNormalization": (
-        *("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB", "MUL", "MUL", "ADD"),
+        "MEAN",
+        "SQUARED_DIFFERENCE",
+        "MEAN",
+        "ADD",
+        "RSQRT",
+        "SUB",
+        "MUL",
+        "MUL",
+        "ADD",
     ),
     "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
     # the space-to-depth strategy's block layers (compressor.core.block_conv_layers); the
@@ -49,8 +57,22 @@ _OPS_BY_CLASS = {
     "SpaceToDepthConv2D": ("SPACE_TO_DEPTH", "CONV_2D", "DEPTH_TO_SPACE"),
     "SubPixelConv2D": ("CONV_2D", "DEPTH_TO_SPACE"),
     "BlockInstanceNormalization": (
-        *("MEAN", "RESHAPE", "MEAN", "TILE", "SUB", "SQUARED_DIFFERENCE", "MEAN", "RESHAPE"),
-        *("MEAN", "ADD", "RSQRT", "MUL", "TILE", "MUL", "ADD", "DEPTH_TO_SPACE"),
+        "MEAN",
+        "RESHAPE",
+        "MEAN",
+        "TILE",
+        "SUB",
+        "SQUARED_DIFFERENCE",
+        "MEAN",
+        "RESHAPE",
+        "MEAN",
+        "ADD",
+        "RSQRT",
+        "MUL",
+        "TILE",
+        "MUL",
+        "ADD",
+        "DEPTH_TO_SPACE",
     ),
 }
 _ACTIVATION_OPS = {

@@ -17,6 +17,7 @@ checked numerically against the original before it moves on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -175,7 +176,7 @@ def rewrite_model(
     model: Any,
     blocks: set[str],
     upsampled: dict[str, str] | None = None,
-    chains: list[BlockNormChain] = (),
+    chains: Sequence[BlockNormChain] = (),
 ) -> Any:
     """``model`` with the Conv2D layers in ``blocks`` computed on space-to-depth blocks and
     each (conv → its upsample) in ``upsampled`` computed as a sub-pixel conv (the upsample
