@@ -10,7 +10,8 @@ import pytest
 
 from compressor.api import hookimpl
 from compressor.core.errors import CompressorError
-from compressor.engine.job import SearchOptions, resume_job, run_job
+from compressor.engine.job import SearchOptions, run_job
+from compressor.engine.resume import resume_job
 from compressor.engine.run_store import read_report
 from compressor.planning.plan import Plan, StageSpec
 from tests.conftest import invoke_cli

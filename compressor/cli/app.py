@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from compressor import __version__
 from compressor.cli import plan as plan_command
@@ -65,6 +67,29 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+# OS errors a user causes (a full or read-only disk, a path that is a file): one line, exit 2.
+USER_OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.EEXIST: "it already exists",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def _print_error(message: str, hint: str = "") -> None:
+    """One red line; rich markup in paths and messages is escaped, never interpreted."""
+    tail = f" — {escape(hint)}" if hint else ""
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(message)}{tail}", highlight=False, soft_wrap=True
+    )
+
+
 def main() -> None:
     """Console script: run the app; user errors become one line and exit code 2 (3 for a
     result that misses its constraints under ``--strict``)."""
@@ -74,21 +99,36 @@ def main() -> None:
     except CompressorError as exc:
         if _debug():
             raise
-        hint = f" — {exc.hint}" if exc.hint else ""
-        err_console.print(
-            f"[bold red]error:[/bold red] {exc.message}{hint}", highlight=False, soft_wrap=True
-        )
+        _print_error(exc.message, exc.hint)
         sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("[bold red]aborted[/bold red]")
         sys.exit(130)
-    except Exception as exc:
-        if _debug():
-            raise
-        err_console.print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}"
-            " — rerun with `compressor --debug ...` for the traceback and report it",
-            highlight=False,
-            soft_wrap=True,
+    except OSError as exc:
+        if _debug() or exc.errno not in USER_OS_ERRORS:
+            _internal_error(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        run_dir = getattr(exc, "run_dir", None)
+        _print_error(
+            f"cannot write or read{where}: {USER_OS_ERRORS[exc.errno]}",
+            f"the run in {run_dir} is marked failed; free space or fix the path, then "
+            f"`compressor run --resume {run_dir}`"
+            if run_dir
+            else "free space or fix the path",
         )
-        sys.exit(1)
+        sys.exit(2)
+    except Exception as exc:
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    if _debug():
+        raise exc
+    err_console.print(
+        f"[bold red]internal error:[/bold red] {escape(type(exc).__name__)}: "
+        f"{escape(str(exc))} — rerun with `compressor --debug ...` for the traceback and "
+        "report it",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(1)

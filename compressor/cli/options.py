@@ -13,3 +13,31 @@ FIXED_INPUTS = typer.Option(
     help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
     "constant; repeatable.",
 )
+TRUST_MODEL = typer.Option(
+    False,
+    "--trust-model",
+    help="Allow code the model file carries (Keras Lambda layers, Python modules named in "
+    "its config) to run. Off by default: a model file is untrusted input.",
+)
+
+
+def check_limit(flag: str, value: float | None, positive: bool = False) -> None:
+    """Refuse a NaN, infinite or negative number (``positive``: also zero) for ``flag``;
+    ``None`` (not given) passes. Zero is a value, not "unset"."""
+    import math
+
+    from compressor.core.errors import CompressorError
+
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        expected = "a positive number" if positive else "a number ≥ 0"
+        raise CompressorError(f"{flag} {value}: expected {expected}")
+
+
+def check_size(flag: str, value: int | None) -> None:
+    """Refuse an image size below 1 pixel for ``flag`` (``None``: not given)."""
+    from compressor.core.errors import CompressorError
+
+    if value is not None and value < 1:
+        raise CompressorError(f"{flag} {value}: expected a size of at least 1 pixel")

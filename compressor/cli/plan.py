@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from compressor.cli import options
 from compressor.cli.render import Table, compact_params, console, mb, ms, warn_failed_plugins
@@ -22,6 +23,7 @@ def _model_info(
     fixed_input: list[str] | None,
     profile: HardwareProfile,
     max_latency_ms: float | None,
+    trust_model: bool = False,
 ) -> tuple[ModelInfo, str, str | None]:
     """The model's facts (at the chosen input size for a free-size model under a latency
     budget), its name, and why that size, if one was chosen."""
@@ -29,7 +31,7 @@ def _model_info(
 
     host = get_host()
     fixed_inputs = parse_fixed_inputs(fixed_input)
-    budget = max_latency_ms or profile.budgets.max_latency_ms
+    budget = max_latency_ms if max_latency_ms is not None else profile.budgets.max_latency_ms
     if model is None and not fixed_inputs:
         from compressor.models.default import default_model_info, default_model_name
 
@@ -41,7 +43,7 @@ def _model_info(
     from compressor.engine.job import load_model, size_chooser
 
     chooser = size_chooser(profile, host, budget)
-    loaded = load_model(model, host, input_size, fixed_inputs, chooser)
+    loaded = load_model(model, host, input_size, fixed_inputs, chooser, trust_model)
     made = loaded.origin.get("input_size_choice")
     return loaded.info, str(model), made["why"] if made else None
 
@@ -145,30 +147,50 @@ def plan(
         help="Keras model (.keras/.h5); default: the built-in style-transfer generator.",
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write the plan YAML here."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --output file."),
     input_size: int = options.INPUT_SIZE,
     fixed_input: list[str] = options.FIXED_INPUTS,
     max_latency_ms: float = typer.Option(
         None,
         "--max-latency-ms",
-        min=0.001,
         help="Latency budget; a free-size model's input size is chosen to fit it "
         "(default: the profile's budget).",
     ),
+    trust_model: bool = options.TRUST_MODEL,
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
+    options.check_limit("--max-latency-ms", max_latency_ms, positive=True)
+    if output is not None:
+        check_plan_output(output, force)
     host = get_host()
     warn_failed_plugins(host)
     hardware = host.profiles.resolve(profile)
     info, model_name, size_why = _model_info(
-        model, input_size, fixed_input, hardware, max_latency_ms
+        model, input_size, fixed_input, hardware, max_latency_ms, trust_model
     )
     result = plan_pipeline(hardware, info, host.strategies)
     print_planning(result, model_name)
     if size_why:
-        console.print(f"[bold]{size_why}[/bold]")
+        console.print(f"[bold]{escape(size_why)}[/bold]")
     if output is not None:
         to_plan(result, str(model) if model else None).save(output)
         console.print(
-            f"plan written to [bold]{output}[/bold] — edit it, then "
-            f"`compressor run --plan {output}`"
+            f"plan written to [bold]{escape(str(output))}[/bold] — edit it, then "
+            f"`compressor run --plan {escape(str(output))}`"
         )
+
+
+def check_plan_output(output: Path, force: bool) -> None:
+    """Refuse a ``plan -o`` that is a folder, sits under a file, or exists (without
+    ``--force``) before any work is done."""
+    from compressor.core.errors import CompressorError
+
+    if output.is_dir():
+        raise CompressorError(f"--output {output} is a folder", "give a file name, e.g. plan.yaml")
+    if output.exists() and not force:
+        raise CompressorError(
+            f"--output {output} already exists", "pass --force to overwrite it, or a new name"
+        )
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise CompressorError(f"--output {output}: {blocking} is a file, not a folder")

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import table as rich_table
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from compressor.core.ratios import describe_ratio
@@ -226,10 +227,22 @@ def print_report(report: Report, run_dir: str) -> None:
     for table in report_tables(report):
         console.print(table)
     for note in report.notes:
-        console.print(f"[dim]note:[/dim] {note}")
+        console.print(f"[dim]note:[/dim] {escape(note)}")
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"run: [bold]{run_dir}[/bold]  model: {run_dir}/{report.artifact}")
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    if report.data.skipped:
+        console.print(f"[yellow]data:[/yellow] {escape(skipped_line(report.data))}")
+    console.print(
+        f"run: [bold]{escape(run_dir)}[/bold]  model: {escape(f'{run_dir}/{report.artifact}')}"
+    )
+
+
+def skipped_line(data: Any, shown: int = 4) -> str:
+    """The data files a run skipped, and why, in one line."""
+    skipped = [str(item) for item in data.skipped]
+    extra = len(skipped) - shown
+    more = f"; and {extra} more (report.json lists all)" if extra > 0 else ""
+    return f"skipped {len(skipped)} file(s) in {data.source}: " + "; ".join(skipped[:shown]) + more
 
 
 def warn_failed_plugins(host: Any) -> None:
@@ -237,7 +250,7 @@ def warn_failed_plugins(host: Any) -> None:
     host.strategies  # noqa: B018 - registration failures show up once it is built
     for record in host.errors():
         err_console.print(
-            f"[yellow]warning:[/yellow] plugin '{record.name}' ({record.distribution}) "
-            f"failed to load: {record.error}",
+            f"[yellow]warning:[/yellow] plugin '{escape(record.name)}' "
+            f"({escape(str(record.distribution))}) failed to load: {escape(str(record.error))}",
             soft_wrap=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def parse_duration(text: str) -> float:
         seconds = float(value) * units[unit.lower()]
     except ValueError:
         seconds = -1.0
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise CompressorError(
             f"--search-budget {text}: expected a positive duration", "e.g. 90s, 10m or 1h"
         )
@@ -52,15 +53,13 @@ def run(
     min_fidelity: float = typer.Option(
         None,
         "--min-fidelity",
-        min=0.0,
-        max=1.0,
-        help="Fidelity floor on held-out images: SSIM (images) or top-1 agreement "
-        "(classifiers). Default: the plan's or profile's budget, else 0.99.",
+        help="Fidelity floor on held-out images, 0..1: SSIM (images) or top-1 agreement "
+        "(classifiers); 0 sets no floor. Default: the plan's or profile's budget, else 0.99.",
     ),
     max_latency_ms: float = typer.Option(
-        None, "--max-latency-ms", min=0.0, help="Latency ceiling on the target."
+        None, "--max-latency-ms", help="Latency ceiling on the target (ms)."
     ),
-    max_size_mb: float = typer.Option(None, "--max-size-mb", min=0.0, help=".tflite size ceiling."),
+    max_size_mb: float = typer.Option(None, "--max-size-mb", help=".tflite size ceiling (MB)."),
     search_budget: str = typer.Option(
         None, "--search-budget", help="Time for measuring candidates, e.g. 90s, 10m, 1h."
     ),
@@ -75,6 +74,7 @@ def run(
         "--resume",
         help="Continue an interrupted run directory after its last completed stage.",
     ),
+    trust_model: bool = options.TRUST_MODEL,
 ) -> None:
     """Compress a model for a profile, measure it, and store everything in a run directory.
 
@@ -83,14 +83,16 @@ def run(
     candidate that meets every constraint is shipped."""
     from compressor.core.constraints import Budgets
     from compressor.core.errors import CompressorError, ConstraintsMissed
-    from compressor.engine.job import SearchOptions, resume_job, run_job
+    from compressor.engine.job import SearchOptions, run_job
+    from compressor.engine.resume import resume_job
     from compressor.ingest.fixed_inputs import parse_fixed_inputs
 
     if resume is not None:
         given = [
             name
             for name, value in (("--profile", profile), ("--plan", plan), ("--model", model),
-                                ("--data", data), ("--output", output), ("--input", fixed_input))
+                                ("--data", data), ("--output", output), ("--input", fixed_input),
+                                ("--trust-model", trust_model))
             if value
         ]  # fmt: skip
         if given:
@@ -100,12 +102,16 @@ def run(
             )
 
     fixed_inputs = parse_fixed_inputs(fixed_input)
+    options.check_limit("--min-fidelity", min_fidelity)
+    if min_fidelity is not None and min_fidelity > 1:
+        raise CompressorError(f"--min-fidelity {min_fidelity}: expected a number in 0..1")
+    options.check_limit("--max-latency-ms", max_latency_ms)
+    options.check_limit("--max-size-mb", max_size_mb)
+    options.check_size("--input-size", input_size)
 
-    options = SearchOptions(
+    search_options = SearchOptions(
         budgets=Budgets(
-            min_fidelity=min_fidelity or None,
-            max_latency_ms=max_latency_ms or None,
-            max_size_mb=max_size_mb or None,
+            min_fidelity=min_fidelity, max_latency_ms=max_latency_ms, max_size_mb=max_size_mb
         ),
         search=not no_search,
         budget_seconds=parse_duration(search_budget) if search_budget else None,
@@ -166,8 +172,9 @@ def run(
                     seed,
                     progress=on_progress,
                     on_event=on_event,
-                    options=options,
+                    options=search_options,
                     fixed_inputs=fixed_inputs,
+                    trust_model=trust_model,
                 )
         except ConstraintsMissed as missed:
             run_dir, report, failure = missed.run_dir, missed.report, missed

@@ -19,18 +19,20 @@ DEFAULT_MIN_FIDELITY = 0.99
 class Budgets(BaseModel):
     """Hard limits a result must meet (profile ``budgets``, plan ``budgets`` or CLI flags)."""
 
-    model_config = ConfigDict(extra="forbid")
-    max_size_mb: float | None = Field(default=None, gt=0, description="Max .tflite size (MB)")
-    max_gzip_mb: float | None = Field(default=None, gt=0, description="Max gzip size (MB)")
-    max_latency_ms: float | None = Field(default=None, gt=0, description="Max target latency")
+    # 0 is a value (a floor of 0 is no floor; a ceiling of 0 nothing meets), not "unset";
+    # NaN and infinities are refused.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    max_size_mb: float | None = Field(default=None, ge=0, description="Max .tflite size (MB)")
+    max_gzip_mb: float | None = Field(default=None, ge=0, description="Max gzip size (MB)")
+    max_latency_ms: float | None = Field(default=None, ge=0, description="Max target latency")
     min_fidelity: float | None = Field(
         default=None,
-        gt=0,
+        ge=0,
         le=1,
         description="Min fidelity vs the float model on held-out images (SSIM or top-1)",
     )
     min_ssim: float | None = Field(
-        default=None, gt=0, le=1, description="Min SSIM (older name of min_fidelity)"
+        default=None, ge=0, le=1, description="Min SSIM (older name of min_fidelity)"
     )
 
     @property
@@ -78,7 +80,8 @@ class Constraints:
     def misses(self, fidelity: float | None, latency_ms: float | None, size: int, gzip: int):
         """Every constraint the numbers miss."""
         misses = []
-        if self.min_fidelity is not None and (fidelity is None or fidelity < self.min_fidelity):
+        floor = self.min_fidelity
+        if floor is not None and floor > 0 and (fidelity is None or fidelity < floor):
             misses.append(Miss("min_fidelity", fidelity or 0.0, self.min_fidelity))
         if self.max_latency_ms is not None and (latency_ms or 0.0) > self.max_latency_ms:
             misses.append(Miss("max_latency_ms", latency_ms or 0.0, self.max_latency_ms))

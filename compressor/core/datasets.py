@@ -14,6 +14,7 @@ files there is no selection split and choices use the calibration images.
 
 from __future__ import annotations
 
+import stat
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +25,10 @@ from PIL import Image, UnidentifiedImageError
 
 from compressor.core.errors import DataError
 
+# Images smaller than this on a side are skipped (too small to crop or to measure on).
+MIN_IMAGE_SIDE = 8
+# Pillow modes of more than 8 bits per sample, scaled by ``to_8bit``.
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs
 # What opening a bad, truncated or oversized image file raises.
@@ -114,12 +119,14 @@ class ImageSet:
 
 
 def open_image(path: Path, channels: int) -> Image.Image:
-    """Open an image safely (decompression bombs refused) with ``channels`` channels."""
+    """Open an image safely (decompression bombs refused) with ``channels`` channels;
+    16-bit and float images are scaled by their real range (``to_8bit``), not clipped."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = Image.open(path)
         image.load()
+    image = to_8bit(image)
     if channels == 4:
         return image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "P"):
@@ -127,6 +134,59 @@ def open_image(path: Path, channels: int) -> Image.Image:
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return image.convert("L" if channels == 1 else "RGB")
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """An 8-bit grey image for a 16-bit, 32-bit integer or float single-channel one, by
+    its real range: 16-bit over 0..65535 (Pillow's ``convert`` would clip it to 255, all
+    white); 32-bit integers over 0..65535 unless they exceed it (then 0..max); floats
+    as they are when in [0, 1], else over their min..max. Other modes pass unchanged."""
+    if image.mode not in HIGH_DEPTH_MODES:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    low, high = 0.0, 65535.0
+    if image.mode == "F":
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        low, high = (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
+    elif image.mode == "I" and values.size and values.max() > high:
+        high = float(values.max())
+    scaled = (np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12)
+    return Image.fromarray(np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8), "L")
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why ``path`` is not read (a FIFO, a device, a folder, gone), without opening it;
+    None for a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = {
+        stat.S_ISFIFO(mode): "a FIFO",
+        stat.S_ISDIR(mode): "a folder",
+        stat.S_ISCHR(mode) or stat.S_ISBLK(mode): "a device",
+        stat.S_ISSOCK(mode): "a socket",
+    }.get(True, "not a regular file")
+    return f"{kind}, not a regular file"
+
+
+def read_whole_image(path: Path, channels: int) -> tuple[Image.Image | None, str]:
+    """The image at ``path``, or None and why it is skipped (not a regular file,
+    unreadable, or under ``MIN_IMAGE_SIDE`` pixels on a side)."""
+    problem = regular_file_problem(path)
+    if problem:
+        return None, problem
+    try:
+        image = open_image(path, channels)
+    except UNREADABLE_IMAGE_ERRORS as exc:
+        return None, f"unreadable ({type(exc).__name__})"
+    if min(image.size) < MIN_IMAGE_SIDE:
+        width, height = image.size
+        return None, f"{width}x{height} px, under {MIN_IMAGE_SIDE} px on a side"
+    return image, ""
 
 
 def _to_array(image: Image.Image, height: int, width: int) -> np.ndarray:
@@ -166,56 +226,57 @@ def images_from_paths(
     held_out_fraction: float = HELD_OUT_FRACTION,
 ) -> ImageSet:
     """Load ``paths`` and split them by file into calibration (whole images plus crops)
-    and held-out evaluation images; ``held_out_fraction=0`` keeps all in both."""
+    and held-out evaluation images; ``held_out_fraction=0`` keeps all in both. Files
+    are read first and the splits drawn over the readable ones, so skipped files (each
+    listed with its reason) never leave a split empty by chance."""
     height, width, channels = input_shape
     rng = np.random.default_rng(seed)
-    held = held_out_indices(len(paths), held_out_fraction, seed)
-    remaining = [i for i in range(len(paths)) if i not in held]
+    readable: list[tuple[Path, np.ndarray]] = []
+    skipped: list[str] = []
+    for path in paths:
+        image, reason = read_whole_image(path, channels)
+        if image is None:
+            skipped.append(f"{path.name}: {reason}")
+            continue
+        readable.append((path, _to_array(image, height, width)))
+    if not readable:
+        detail = f" (skipped: {', '.join(skipped[:3])})" if skipped else ""
+        raise DataError(
+            f"no readable image in {source}{detail}",
+            f"put PNG or JPEG files ({', '.join(sorted(IMAGE_SUFFIXES))}) of at least "
+            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px in the folder",
+        )
+    held = held_out_indices(len(readable), held_out_fraction, seed)
+    if held and len(readable) < 2:
+        raise DataError(
+            f"{source} has {len(readable)} readable image(s); at least 2 are needed",
+            "fidelity is measured on held-out images that calibration and fine-tuning "
+            "never see: add images",
+        )
+    remaining = [i for i in range(len(readable)) if i not in held]
     chosen = set()
     if held and len(remaining) >= 3:
         picks = held_out_indices(len(remaining), SELECTION_FRACTION, seed + 1)
         chosen = {remaining[i] for i in picks}
-    calibration, evaluation, train, skipped = [], [], [], []
+    calibration, evaluation, train = [], [], []
     calibration_files, evaluation_files = [], []
     selection, selection_files = [], []
-    for index, path in enumerate(paths):
-        try:
-            image = open_image(path, channels)
-        except UNREADABLE_IMAGE_ERRORS as exc:
-            skipped.append(f"{path.name}: {type(exc).__name__}")
-            continue
-        whole = _to_array(image, height, width)
+    for index, (path, whole) in enumerate(readable):
         if index in held:
             evaluation.append(whole)
             evaluation_files.append(path.name)
-            continue
-        if index in chosen:
+        elif index in chosen:
             selection.append(whole)
             selection_files.append(path.name)
-            continue
-        calibration.append(whole)
-        calibration_files.append(path.name)
-        train.append(whole)
-        train.extend(
-            _to_array(c, height, width) for c in _random_crops(image, crops_per_image, rng)
-        )
-    if not calibration and selection:
-        # the training files were unreadable: the selection files train instead
-        calibration, calibration_files, train = selection, selection_files, list(selection)
-        selection, selection_files = [], []
-    if not calibration and not evaluation:
-        detail = f" (unreadable: {', '.join(skipped[:3])})" if skipped else ""
-        raise DataError(
-            f"no readable image in {source}{detail}",
-            f"put PNG or JPEG files ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder",
-        )
-    if held and not (calibration and evaluation):
-        readable = len(calibration) + len(evaluation)
-        raise DataError(
-            f"{source} has {readable} readable image(s); at least 2 are needed",
-            "fidelity is measured on held-out images that calibration and fine-tuning "
-            "never see: add images",
-        )
+        else:
+            calibration.append(whole)
+            calibration_files.append(path.name)
+            train.append(whole)
+            if crops_per_image:
+                image, _ = read_whole_image(path, channels)  # decoded again: crops need it
+                if image is not None:
+                    crops = _random_crops(image, crops_per_image, rng)
+                    train.extend(_to_array(c, height, width) for c in crops)
     if not held:
         evaluation, evaluation_files = calibration, calibration_files
     return ImageSet(

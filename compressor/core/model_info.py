@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compressor.core.files import write_text_atomic
+
 # Keras class name -> op kind the cost model and the strategies reason about.
 _KIND_BY_CLASS = {
     "Conv2D": "conv",
@@ -171,7 +173,7 @@ class ModelInfo:
 
     def save_json(self, path: Path) -> None:
         """Write the model facts as JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load_json(cls, path: Path) -> ModelInfo:

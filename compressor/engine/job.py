@@ -18,17 +18,25 @@ import numpy as np
 
 from compressor.core.constraints import Budgets, Constraints, primary_fidelity, resolve_constraints
 from compressor.core.context import ProgressCallback, RunContext
-from compressor.core.datasets import ImageSet, load_builtin_samples, load_image_folder
-from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError
+from compressor.core.datasets import (
+    IMAGE_SUFFIXES,
+    ImageSet,
+    load_builtin_samples,
+    load_image_folder,
+)
+from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError, error_line
+from compressor.core.files import write_text_atomic
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 from compressor.engine.plugin_host import PluginHost
+from compressor.engine.run_inputs import input_hashes, sha256_file
+from compressor.engine.run_lock import acquire_lock, release_lock
 from compressor.engine.run_store import (
     ERROR_FILE,
     JOB_FILE,
+    STATUS_FILE,
     create_run_dir,
     ensure_new_output,
-    read_status,
     write_json_atomic,
     write_status,
 )
@@ -37,10 +45,10 @@ from compressor.engine.runner import (
     StageCache,
     build_report,
     finish_run,
-    load_stage_output,
     run_stages,
 )
 from compressor.engine.search import SearchResult, search_plans
+from compressor.engine.search_store import SearchStore
 from compressor.planning.plan import (
     Plan,
     StageSpec,
@@ -52,6 +60,7 @@ from compressor.planning.planner import PlanningResult, plan_pipeline, to_plan
 from compressor.planning.resolution import ResolutionChoice, choose_resolution
 
 SEARCH_FILE = "search.json"  # the plan search's candidates, kept for a resumed run's report
+PLAN_FILE = "plan.yaml"
 
 
 @dataclass
@@ -71,7 +80,7 @@ def size_chooser(
     profile: HardwareProfile, host: PluginHost, max_latency_ms: float | None
 ) -> SizeChooser | None:
     """Input-size choice for free-size models under a latency budget (None without one)."""
-    if not max_latency_ms:
+    if max_latency_ms is None:
         return None
     return lambda info_at: choose_resolution(profile, info_at, host.strategies, max_latency_ms)
 
@@ -82,11 +91,13 @@ def load_model(
     input_size: int | None,
     fixed_inputs: dict[str, np.ndarray] | None = None,
     choose_size: SizeChooser | None = None,
+    trust_model: bool = False,
 ) -> LoadedModel:
     """The user's model (checked to be an image model) or the built-in default;
     ``fixed_inputs`` (``--input NAME=VALUE``) become constants first. A model of free
     input size without ``input_size`` gets the size ``choose_size`` picks (recorded in
-    ``origin["input_size_choice"]``)."""
+    ``origin["input_size_choice"]``). Code a Keras file carries is refused unless
+    ``trust_model`` (``--trust-model``)."""
     from compressor.litert.native_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -109,7 +120,7 @@ def load_model(
             input_size, origin["input_size_choice"] = choice.size, choice.to_dict()
         model, source = build_default_model(input_size), default_model_name(input_size)
     else:
-        user = load_user_model(model_path, host.keras_objects())
+        user = load_user_model(model_path, host.keras_objects(), trust_model)
         model, source, origin = user.model, str(model_path), user.origin
         if fixed_inputs:
             from compressor.ingest.fixed_inputs import fix_keras_inputs
@@ -130,10 +141,26 @@ def load_model(
 
 
 def _is_frozen_graph_path(path: Path) -> bool:
+    """True for a SavedModel directory, a ``.tflite`` flatbuffer (by its bytes) or an
+    ``.onnx`` file that is not a Keras container (ONNX has no magic bytes)."""
+    from compressor.ingest.model_trust import (
+        HDF5_FORMAT,
+        SAVED_MODEL_DIR,
+        TFLITE_BYTES,
+        ZIP_FORMAT,
+        sniff_format,
+    )
     from compressor.ingest.onnx_import import ONNX_SUFFIX
-    from compressor.litert.frozen_graph import is_saved_model_dir
 
-    return path.suffix.lower() in (".tflite", ONNX_SUFFIX) or is_saved_model_dir(path)
+    if not path.exists() or not (path.is_dir() or path.is_file()):
+        return path.suffix.lower() in (".tflite", ONNX_SUFFIX)
+    container = sniff_format(path)
+    if container in (SAVED_MODEL_DIR, TFLITE_BYTES):
+        return True
+    return container not in (HDF5_FORMAT, ZIP_FORMAT) and path.suffix.lower() in (
+        ".tflite",
+        ONNX_SUFFIX,
+    )
 
 
 def _load_frozen(
@@ -141,6 +168,7 @@ def _load_frozen(
 ) -> LoadedModel:
     """A SavedModel, float ``.tflite`` or ONNX file (converted by onnx2tf), checked to
     take one static image input."""
+    from compressor.ingest.model_trust import UNKNOWN_FORMAT, sniff_format
     from compressor.ingest.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
     from compressor.litert.frozen_graph import (
         TFLITE_FORMAT,
@@ -157,7 +185,7 @@ def _load_frozen(
             "drop --input-size",
         )
     origin = {"format": None, "frozen_graph": True}
-    if path.suffix.lower() == ONNX_SUFFIX:
+    if path.suffix.lower() == ONNX_SUFFIX and sniff_format(path) == UNKNOWN_FORMAT:
         graph = load_frozen_graph(convert_onnx(path))
         graph.name = path.stem
         origin.update(format="ONNX", converted_by=f"onnx2tf {onnx2tf_version()}")
@@ -266,11 +294,13 @@ def run_job(
     on_event: Callable[..., None] | None = None,
     options: SearchOptions | None = None,
     fixed_inputs: dict[str, np.ndarray] | None = None,
+    trust_model: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
 
     With a planner-made plan (no ``--plan``) the planner's shortlist is built and measured
-    against the constraints first, and the best measured candidate runs."""
+    against the constraints first, and the best measured candidate runs. Code the model
+    file carries is refused unless ``trust_model``."""
     options = options or SearchOptions()
     user_plan = load_plan(plan_path) if plan_path is not None else None
     if profile_name is None:
@@ -289,7 +319,7 @@ def run_job(
     if user_plan is not None:  # a bad plan fails before a model is loaded
         check_plan_stages(user_plan, host.strategies, str(plan_path))
     chooser = size_chooser(profile, host, constraints.max_latency_ms)
-    loaded = load_model(model_path, host, input_size, fixed_inputs, chooser)
+    loaded = load_model(model_path, host, input_size, fixed_inputs, chooser, trust_model)
     if "input_size_choice" in loaded.origin:
         input_size = loaded.origin["input_size_choice"]["size"]  # a resume re-uses it
     images = load_images(data, loaded.info.input_image_shape, seed)
@@ -297,11 +327,12 @@ def run_job(
         user_plan, plan_path, profile, loaded, host, model_path
     )
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, plan_source)
+    inputs = input_hashes(model_path, data, profile, IMAGE_SUFFIXES)
 
     run_dir = create_run_dir(output, profile.name)
-    write_json_atomic(
-        run_dir / JOB_FILE,
-        {
+    acquire_lock(run_dir)
+    try:
+        job = {
             "profile": profile_name,
             "model": str(model_path) if model_path is not None else None,
             "data": str(data) if data is not None else None,
@@ -310,104 +341,79 @@ def run_job(
             "fixed_inputs": {k: np.asarray(v).tolist() for k, v in (fixed_inputs or {}).items()},
             "budgets": options.budgets.model_dump(),
             "strict": options.strict,
-        },
-    )
-    context = _new_context(
-        host, profile, run_dir, loaded, images, plan, seed, progress, constraints
-    )
-    cache = StageCache()
-    search: SearchResult | None = None
-    try:
-        if planning is not None and options.search:
-            search = search_plans(
-                planning,
-                context,
-                constraints,
-                cache,
-                options.budget_seconds,
-                on_candidate=lambda label, n, total: (
-                    on_event("on_candidate_started", label=label, number=n, total=total)
-                    if on_event
-                    else None
-                ),
+            "search": planning is not None and options.search,
+            "search_budget_seconds": options.budget_seconds,
+            "trust_model": trust_model,
+            "inputs": inputs,
+        }
+        write_json_atomic(run_dir / JOB_FILE, job)
+        context = _new_context(
+            host, profile, run_dir, loaded, images, plan, seed, progress, constraints
+        )
+        searching = job["search"]
+        try:
+            write_status(run_dir, "running", [], "search" if searching else None)
+            if not searching:
+                _save_plan(run_dir, job, plan, loaded)
+        except BaseException as exc:
+            _record_stop(run_dir, exc, [], None)
+            raise
+        if searching:
+            return search_then_execute(
+                host, run_dir, job, context, plan, planning, steps, loaded, options, on_event
             )
-            plan = _plan_of_search(plan, search, planning)
-            context.plan = plan
-            evaluate = [step for step in steps if step[0].stage == "evaluate"]
-            steps = [*(s for s in search.chosen.steps if s[0].stage != "evaluate"), *evaluate]
-        plan.save(run_dir / "plan.yaml")
-        loaded.info.save_json(run_dir / "model_info.json")
-        if search is not None:
-            write_json_atomic(run_dir / SEARCH_FILE, search.to_dict())
-    except BaseException as exc:
-        _record_stop(run_dir, exc, [], None)
-        raise
-    return _execute(host, run_dir, context, steps, loaded, options, on_event, cache)
+        return _execute(host, run_dir, context, steps, loaded, options, on_event, StageCache())
+    finally:
+        release_lock(run_dir)
 
 
-def resume_job(
+def _save_plan(run_dir: Path, job: dict[str, Any], plan: Plan, loaded: LoadedModel) -> None:
+    """plan.yaml and model_info.json, and the plan's hash in job.json (a resume checks it)."""
+    plan.save(run_dir / PLAN_FILE)
+    loaded.info.save_json(run_dir / "model_info.json")
+    job["plan_sha256"] = sha256_file(run_dir / PLAN_FILE)
+    write_json_atomic(run_dir / JOB_FILE, job)
+
+
+def search_then_execute(
     host: PluginHost,
     run_dir: Path,
-    progress: ProgressCallback | None = None,
-    on_event: Callable[..., None] | None = None,
+    job: dict[str, Any],
+    context: RunContext,
+    plan: Plan,
+    planning: PlanningResult,
+    steps: list[Any],
+    loaded: LoadedModel,
+    options: SearchOptions,
+    on_event: Callable[..., None] | None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Continue an interrupted (or failed) run after its last completed stage.
-
-    The model, images and plan are rebuilt from what the run saved (job.json, plan.yaml);
-    completed stages are not run again: the last one's saved output is the next one's
-    input. With the same seed the result is the one an uninterrupted run gives."""
-    status = read_status(run_dir) if run_dir.is_dir() else None
-    if status is None or not (run_dir / JOB_FILE).is_file():
-        raise CompressorError(
-            f"--resume {run_dir}: not a run directory with a status file",
-            "pass a run directory made by compressor run",
+    """Measure the planner's shortlist (re-using candidates the run directory already
+    holds), save the chosen plan, then run it."""
+    cache = StageCache()
+    try:
+        search = search_plans(
+            planning,
+            context,
+            context.constraints,
+            cache,
+            options.budget_seconds,
+            on_candidate=lambda label, n, total: (
+                on_event("on_candidate_started", label=label, number=n, total=total)
+                if on_event
+                else None
+            ),
+            store=SearchStore(run_dir),
         )
-    if status["state"] == "finished":
-        raise CompressorError(f"--resume {run_dir}: the run is finished; nothing to resume")
-    if not (run_dir / "plan.yaml").is_file():
-        raise CompressorError(
-            f"--resume {run_dir}: the run stopped before its plan was chosen",
-            "start a new run",
-        )
-    job = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
-    fixed = {k: np.asarray(v, np.float32) for k, v in job["fixed_inputs"].items()}
-    model_path = Path(job["model"]) if job["model"] else None
-    loaded = load_model(model_path, host, job["input_size"], fixed)
-    images = load_images(Path(job["data"]) if job["data"] else None,
-                         loaded.info.input_image_shape, job["seed"])  # fmt: skip
-    plan = load_plan(run_dir / "plan.yaml")
-    profile = host.profiles.resolve(job["profile"])
-    options = SearchOptions(budgets=Budgets(**job["budgets"]), strict=job["strict"])
-    constraints = resolve_constraints(
-        ("command line", options.budgets),
-        ("plan", plan.budgets),
-        (f"profile {profile.name}", profile.budgets),
-    )
-    steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, str(run_dir))
-    context = _new_context(
-        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
-    )
-    records = [r for r in status["completed_stages"] if r["name"] != "evaluate"]
-    resume = None
-    if records:
-        folders = [run_dir / r["output"] for r in records]
-        folders = [f if f.is_dir() else f.parent for f in folders]
-        keras_objects = host.keras_objects()
-        artifact = load_stage_output(folders[-1], keras_objects)
-        for record, folder in zip(records, folders, strict=True):
-            if record["name"] == "train":  # a trained model is the run's float reference
-                context.float_model = load_stage_output(folder, keras_objects).keras_model
-        if records[-1]["name"] == "qat":  # full int8 also tries the pre-QAT model
-            before = (
-                load_stage_output(folders[-2], keras_objects).keras_model
-                if len(records) > 1
-                else context.float_model
-            )
-            artifact.pre_qat_model = before
-        context.model_info = ModelInfo.load_json(folders[-1] / "model_info.json")
-        resume = ResumePoint(records, artifact)
-    (run_dir / ERROR_FILE).unlink(missing_ok=True)
-    return _execute(host, run_dir, context, steps, loaded, options, on_event, None, resume)
+        plan = _plan_of_search(plan, search, planning)
+        context.plan = plan
+        evaluate = [step for step in steps if step[0].stage == "evaluate"]
+        steps = [*(s for s in search.chosen.steps if s[0].stage != "evaluate"), *evaluate]
+        write_json_atomic(run_dir / SEARCH_FILE, search.to_dict())
+        _save_plan(run_dir, job, plan, loaded)
+    except BaseException as exc:
+        _record_stop(run_dir, exc, [], "search")
+        raise
+    return _execute(host, run_dir, context, steps, loaded, options, on_event, cache)
 
 
 def _new_context(
@@ -441,11 +447,24 @@ def _new_context(
 def _record_stop(
     run_dir: Path, exc: BaseException, completed: list[dict[str, Any]], running: str | None
 ) -> None:
-    """error.txt and the status file of a run that stopped early."""
+    """error.txt and the status file of a run that stopped early (best effort: on a full
+    disk the status may be all that still fits)."""
     state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    text = str(exc) or type(exc).__name__
-    (run_dir / ERROR_FILE).write_text(f"{text}\n\n{traceback.format_exc()}", encoding="utf-8")
-    write_status(run_dir, state, completed, running)
+    text = (error_line(exc, fallback="") or type(exc).__name__) if state == "failed" else ""
+    with contextlib.suppress(OSError):
+        write_text_atomic(
+            run_dir / ERROR_FILE,
+            f"{str(exc) or type(exc).__name__}\n\n{traceback.format_exc()}",
+        )
+    try:
+        write_status(run_dir, state, completed, running, error=text or None)
+    except OSError:
+        with contextlib.suppress(OSError):  # no room for a temp file: overwrite in place
+            (run_dir / STATUS_FILE).write_text(
+                json.dumps({"state": state, "completed_stages": completed,
+                            "running_stage": running, "error": text}),
+                encoding="utf-8",
+            )  # fmt: skip
     with contextlib.suppress(AttributeError):
         exc.run_dir = str(run_dir)  # type: ignore[attr-defined]  # for the CLI's hint
 
@@ -485,6 +504,10 @@ def _execute(
         if "baseline" not in context.results:
             raise PlanError("the plan has no evaluate stage that measured the result")
         notices = [w for w in (profile.isa_warning(),) if w] + host.profiles.notices
+        if loaded.origin.get("trusted"):
+            notices.append(
+                "the model was loaded with --trust-model: code its file carries was allowed to run"
+            )
         report = build_report(context, records, loaded.source, [*host.warnings, *notices])
         report["model"]["origin"] = loaded.origin
         report["constraints"] = _constraint_check(constraints, report, context)

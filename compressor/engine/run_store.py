@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from compressor.core.errors import CompressorError
+from compressor.core.files import write_text_atomic
 from compressor.reports.report_model import Report, validate_report
 
 REPORT_FILE = "report.json"
@@ -19,11 +19,19 @@ DEFAULT_RUNS_DIR = Path("runs")
 
 
 def ensure_new_output(output: Path | None) -> None:
-    """Refuse an ``--output`` that already holds something (checked before any work)."""
-    if output is not None and output.exists() and (not output.is_dir() or any(output.iterdir())):
+    """Refuse an ``--output`` that already holds something, or that sits under a file
+    (checked before any work)."""
+    if output is None:
+        return
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise CompressorError(
             f"output {output} already exists and is not empty",
             "runs never overwrite each other: choose a new --output",
+        )
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise CompressorError(
+            f"--output {output}: {blocking} is a file, not a folder", "choose another --output"
         )
 
 
@@ -44,10 +52,8 @@ def create_run_dir(output: Path | None, profile_name: str) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file and rename it, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON atomically (``write_bytes_atomic``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
@@ -66,7 +72,7 @@ def read_report(run_dir: Path) -> Report:
     report = run_dir / REPORT_FILE
     if not report.is_file():
         status = read_status(run_dir)
-        if status is not None and status["state"] in ("running", "interrupted"):
+        if status is not None and status["state"] in ("running", "interrupted", "died"):
             done = ", ".join(s["name"] for s in status["completed_stages"]) or "none"
             raise CompressorError(
                 f"run {run_dir} is {status['state']}"
@@ -76,7 +82,7 @@ def read_report(run_dir: Path) -> Report:
             )
         error = run_dir / ERROR_FILE
         if error.is_file():
-            first = error.read_text(encoding="utf-8").strip().splitlines()[0]
+            first = (error.read_text(encoding="utf-8").strip().splitlines() or ["?"])[0]
             raise CompressorError(f"run {run_dir} failed: {first}", "see error.txt in the run")
         raise CompressorError(f"run {run_dir} has no {REPORT_FILE} (unfinished or not a run)")
     try:
@@ -87,24 +93,59 @@ def read_report(run_dir: Path) -> Report:
 
 
 def write_status(
-    run_dir: Path, state: str, completed: list[dict[str, Any]], running: str | None = None
+    run_dir: Path,
+    state: str,
+    completed: list[dict[str, Any]],
+    running: str | None = None,
+    error: str | None = None,
 ) -> None:
     """Record where the run is: ``state`` (running, interrupted, failed, finished), the
-    stage records of the stages whose outputs are saved, and the stage in progress."""
+    stage records of the stages whose outputs are saved, the stage in progress, and why
+    it stopped (``error``)."""
     write_json_atomic(
         run_dir / STATUS_FILE,
         {
             "state": state,
             "completed_stages": completed,
             "running_stage": running,
+            **({"error": error} if error else {}),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     )
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
-    """A run's status, or None for runs made before status files (or not runs)."""
+    """A run's status, or None for runs made before status files (or not runs). A run
+    left "running" by a process that is gone (killed, aborted) reads as "died"."""
+    from compressor.engine.run_lock import holder_alive, read_lock
+
     path = run_dir / STATUS_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    status = read_json_file(path, "the run's status")
+    if not isinstance(status.get("completed_stages"), list) or "state" not in status:
+        raise CompressorError(f"{path}: not a run status (no state or completed_stages)")
+    if status["state"] == "running":
+        holder = read_lock(run_dir)
+        if holder is None or holder_alive(holder) is False:
+            status["state"] = "died"
+            status.setdefault(
+                "error", "the run's process ended without recording why (killed or aborted)"
+            )
+    return status
+
+
+def read_json_file(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a one-line error when it is unreadable or truncated."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CompressorError(f"{path} ({what}) is missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompressorError(
+            f"{path} ({what}) is unreadable or truncated ({type(exc).__name__})",
+            "the run directory is damaged: start a new run",
+        ) from exc
+    if not isinstance(data, dict):
+        raise CompressorError(f"{path} ({what}) is not a JSON object")
+    return data

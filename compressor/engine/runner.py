@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,9 @@ from compressor import __version__
 from compressor.core.artifact import Artifact
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError, StageError, error_line
+from compressor.core.files import write_bytes_atomic, write_text_atomic
 from compressor.core.strategy import Strategy, StrategyConfig
+from compressor.engine.run_inputs import sha256_file
 from compressor.engine.run_store import REPORT_FILE, write_json_atomic
 from compressor.engine.stage_metrics import stage_snapshot
 from compressor.planning.plan import StageSpec
@@ -25,25 +28,30 @@ _REFERENCE_STAGES = ("train",)
 
 
 def save_stage_output(artifact: Artifact, folder: Path) -> Path:
-    """Persist a stage's output (``.tflite`` bytes or a Keras model) and its facts."""
+    """Persist a stage's output (``.tflite`` bytes or a Keras model) and its facts, each
+    file written under a temp name and renamed, so a failed write leaves no half file."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "facts.json").write_text(
-        json.dumps(artifact.facts, indent=2, default=str), encoding="utf-8"
-    )
+    write_text_atomic(folder / "facts.json", json.dumps(artifact.facts, indent=2, default=str))
     if artifact.is_tflite or artifact.graph is not None:
         path = folder / "model.tflite"
-        path.write_bytes(artifact.tflite_bytes or artifact.graph.tflite)
+        write_bytes_atomic(path, artifact.tflite_bytes or artifact.graph.tflite)
         return path
     path = folder / "model.keras"
+    tmp = folder / f".partial-{os.getpid()}.keras"  # Keras picks the format by suffix
     try:
         if artifact.facts.get("qat"):
             import tensorflow_model_optimization as tfmot
 
             with tfmot.quantization.keras.quantize_scope():
-                artifact.keras_model.save(path)
+                artifact.keras_model.save(tmp)
         else:
-            artifact.keras_model.save(path)
+            artifact.keras_model.save(tmp)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     except Exception:
+        tmp.unlink(missing_ok=True)
         # Some wrapped models cannot be serialised whole; the weights still can.
         path = folder / "model.weights.h5"
         artifact.keras_model.save_weights(path)
@@ -105,13 +113,18 @@ def apply_step(
         return cached.artifact, cached.seconds, True
     notes_before = len(context.notes)
     start = time.perf_counter()
+    where = f"{strategy.name}, plugin '{plugin}'" if plugin else strategy.name
     try:
         output = strategy.apply(artifact, context, config)
     except CompressorError:
         raise
+    except SystemExit as exc:  # a plugin must not end the process, least of all with 0
+        raise StageError(
+            f"stage {spec.stage} ({where}) called sys.exit({exc.code!r})",
+            "a strategy reports failure by raising an exception: fix the plugin",
+        ) from exc
     except Exception as exc:
         message = error_line(exc, fallback="")
-        where = f"{strategy.name}, plugin '{plugin}'" if plugin else strategy.name
         raise StageError(
             f"stage {spec.stage} ({where}) failed: {type(exc).__name__}: {message[:300]}",
             "run with --debug for the traceback",
@@ -141,7 +154,7 @@ def run_stages(
     artifact = resume.artifact if resume else Artifact.of_model(context.float_model)
     records = list(resume.records) if resume else []
     for number, (spec, strategy, config) in enumerate(steps, start=1):
-        if number <= len(records):
+        if number <= len(records):  # matched to this step by stage and strategy on resume
             continue
         if on_saved:
             on_saved(records, spec.stage)
@@ -157,7 +170,7 @@ def run_stages(
             context._float_outputs.clear()
             context._float_tflite.clear()
         metrics = stage_snapshot(artifact, context) if spec.stage != "evaluate" else None
-        folder = context.run_dir / "stages" / f"{number:02d}-{spec.stage}-{strategy.name}"
+        folder = stage_folder(context.run_dir, number, spec.stage, strategy.name)
         output = save_stage_output(artifact, folder)
         context.model_info.save_json(folder / "model_info.json")
         notify(
@@ -177,6 +190,7 @@ def run_stages(
                 "seconds": round(seconds, 3),
                 **({"built_by": "plan search (re-used)"} if reused else {}),
                 "output": str(output.relative_to(context.run_dir)),
+                "sha256": sha256_file(output),
                 "facts": {k: v for k, v in artifact.facts.items() if _is_plain(v)},
                 **({"metrics": metrics} if metrics else {}),
             }
@@ -195,11 +209,24 @@ class ResumePoint:
     artifact: Artifact
 
 
-def load_stage_output(folder: Path, keras_objects: dict[str, Any]) -> Artifact:
-    """A saved stage output as an artifact again (the inverse of ``save_stage_output``)."""
+def stage_folder(run_dir: Path, number: int, stage: str, strategy: str) -> Path:
+    """Where step ``number`` (1-based) of a run saves its output."""
+    return run_dir / "stages" / f"{number:02d}-{stage}-{strategy}"
+
+
+STAGE_OUTPUT_NAMES = ("model.tflite", "model.keras")
+
+
+def load_stage_output(
+    folder: Path, keras_objects: dict[str, Any], trust_model: bool = False
+) -> Artifact:
+    """A saved stage output as an artifact again (the inverse of ``save_stage_output``).
+    A Keras output goes through the same untrusted-file checks as a user's model
+    (``trust_model``: the run was started with ``--trust-model``)."""
+    from compressor.engine.run_store import read_json_file
     from compressor.litert.frozen_graph import FROZEN_KEY, FrozenGraph
 
-    facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
+    facts = read_json_file(folder / "facts.json", "a stage's facts")
     if (folder / "model.tflite").is_file():
         data = (folder / "model.tflite").read_bytes()
         if facts.get(FROZEN_KEY) and "precision" not in facts:  # a rewritten frozen graph
@@ -212,15 +239,18 @@ def load_stage_output(folder: Path, keras_objects: dict[str, Any]) -> Artifact:
             f"stage output {folder} was saved as weights only; it cannot be resumed from",
             "start a new run",
         )
-    import tf_keras as keras
+    from compressor.ingest.keras_io import load_keras_model
 
     if facts.get("qat"):
         import tensorflow_model_optimization as tfmot
 
         with tfmot.quantization.keras.quantize_scope():
-            model = keras.models.load_model(path, custom_objects=keras_objects, compile=False)
+            from tf_keras.saving import get_custom_objects
+
+            objects = {**get_custom_objects(), **keras_objects}
+            model = load_keras_model(path, objects, trust_model)
     else:
-        model = keras.models.load_model(path, custom_objects=keras_objects, compile=False)
+        model = load_keras_model(path, keras_objects, trust_model)
     return Artifact(keras_model=model, facts=facts)
 
 
@@ -319,7 +349,7 @@ def finish_run(context: RunContext, artifact: Artifact, report: dict[str, Any]) 
     if not artifact.is_tflite:
         raise StageError("the pipeline ended without a .tflite model")
     checked = validate_report(report, "report.json (as written)")
-    (context.run_dir / FINAL_ARTIFACT).write_bytes(artifact.tflite_bytes)
+    write_bytes_atomic(context.run_dir / FINAL_ARTIFACT, artifact.tflite_bytes)
     if context.samples:
         save_samples(context.run_dir, context.samples)
     write_html_report(context.run_dir, checked)

@@ -33,9 +33,10 @@ from compressor.litert.tflite_coverage import model_coverage
 from compressor.planning.plan import StageSpec
 from compressor.planning.planner import Candidate, PlanningResult
 
-# Host latencies within this fraction of each other are the same speed (timing noise).
+# Host latencies within this fraction of each other are the same speed, at least; the
+# search measures the host's timing noise and uses it where it is larger.
 LATENCY_NOISE = 0.03
-LATENCY_STEP = 0.05
+BASELINE = "float32 baseline"  # the baseline's label among latency tiers
 SHORTLIST_CHEAP = 6
 SHORTLIST_COSTLY = 3
 
@@ -60,6 +61,7 @@ class MeasuredCandidate:
     status: str = "not tried"
     score: float | None = None
     artifact: Artifact | None = None
+    restored: bool = False  # measured before an interrupt, read back from the run directory
 
     @property
     def measured(self) -> bool:
@@ -123,6 +125,7 @@ class SearchResult:
     seconds: float
     budget_seconds: float | None
     fidelity_split: str = "calibration"
+    timing_noise: float | None = None
 
     @property
     def met(self) -> bool:
@@ -145,6 +148,7 @@ class SearchResult:
             },
             "seconds": round(self.seconds, 1),
             "budget_seconds": self.budget_seconds,
+            "timing_noise": self.timing_noise,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -172,16 +176,32 @@ def shortlist(ranked: list[Candidate]) -> list[Candidate]:
     return cheap + costly
 
 
-def _score(candidate: MeasuredCandidate, baseline: dict[str, Any], context: RunContext) -> float:
-    """The planner's score, on measured numbers (lower is better). A measured latency
-    ratio is rounded to steps of ``LATENCY_STEP``: timing noise must not flip the choice
-    between models that run equally fast (the same seed gives the same choice)."""
+def latency_tiers(latencies: dict[str, float], noise: float) -> dict[str, float]:
+    """Each label's latency for ranking: going from the fastest, a latency within
+    ``noise`` (a fraction) of the current tier's fastest joins that tier and is ranked at
+    its latency. Timing noise then cannot reorder models that run equally fast."""
+    tiers: dict[str, float] = {}
+    anchor: float | None = None
+    for label, latency in sorted(latencies.items(), key=lambda item: (item[1], item[0])):
+        if anchor is None or latency > anchor * (1 + noise):
+            anchor = latency
+        tiers[label] = anchor
+    return tiers
+
+
+def _score(
+    candidate: MeasuredCandidate,
+    baseline: dict[str, Any],
+    context: RunContext,
+    ranked_latency: float | None = None,
+) -> float:
+    """The planner's score, on measured numbers (lower is better); ``ranked_latency`` is
+    the candidate's latency tier (``latency_tiers``) where latencies were timed."""
     weights = context.profile.objective
     numbers = candidate.numbers or {}
     base_latency = _objective_latency(baseline, context) or 1.0
-    ratio = (candidate.latency_ms or base_latency) / base_latency
-    if context.profile.runs_on_this_host():
-        ratio = round(ratio / LATENCY_STEP) * LATENCY_STEP
+    latency = ranked_latency if ranked_latency is not None else candidate.latency_ms
+    ratio = (latency or base_latency) / base_latency
     return (
         weights.latency * ratio
         + weights.size * numbers["gzip_bytes"] / baseline["gzip_bytes"]
@@ -267,8 +287,11 @@ def search_plans(
     max_images: int = 64,
     runs: int = 10,
     on_candidate: Callable[[str, int, int], None] | None = None,
+    store: Any = None,
 ) -> SearchResult:
-    """Measure the shortlist cheapest first and choose on measurements."""
+    """Measure the shortlist cheapest first and choose on measurements. With ``store``
+    (a ``SearchStore``) each candidate is recorded as it finishes, and candidates it
+    already holds (measured before an interrupt) are read back, not measured again."""
     start = time.perf_counter()
     # Choosing between candidates is part of fitting the result: it uses the calibration
     # split, so the held-out fidelity the report states is never the selection's.
@@ -303,6 +326,8 @@ def search_plans(
     ]
     total = len(candidates)
     for number, candidate in enumerate(candidates, start=1):
+        if store is not None and store.restore(number, candidate):
+            continue
         spent = time.perf_counter() - start
         if not candidate.cheap and any(c.meets_constraints for c in candidates):
             candidate.status = "not tried: a cheaper candidate meets every constraint"
@@ -317,20 +342,26 @@ def search_plans(
         if on_candidate:
             on_candidate(candidate.label, number, total)
         measure_candidate(candidate, context, cache, reference, images, constraints, runs)
+        if store is not None:
+            store.save(number, candidate)
     measured = [c for c in candidates if c.measured]
     if not measured:
         reasons = "; ".join(f"{c.label}: {c.status}" for c in candidates)
         raise CompressorError(
             "no candidate pipeline could be built", reasons[:400] or "no candidates"
         )
+    noise = None
+    tiers: dict[str, float] = {}
     if context.profile.runs_on_this_host():
-        _retime_side_by_side(measured, baseline, context, images[0])
+        noise = _retime_side_by_side(measured, baseline, context, images[0])
         for candidate in measured:
             check_constraints(candidate, constraints)
+        timed = {c.label: c.latency_ms for c in measured if c.latency_ms is not None}
+        tiers = latency_tiers({**timed, BASELINE: baseline["host_latency_ms"]}, noise)
     for candidate in measured:
-        candidate.score = _score(candidate, baseline, context)
-    chosen = _choose(measured, baseline, context)
-    _explain_losers(measured, chosen, baseline, context)
+        candidate.score = _score(candidate, baseline, context, tiers.get(candidate.label))
+    chosen = _choose(measured, baseline, context, tiers)
+    _explain_losers(measured, chosen, baseline, context, tiers)
     return SearchResult(
         chosen=chosen,
         candidates=candidates,
@@ -344,6 +375,7 @@ def search_plans(
         seconds=time.perf_counter() - start,
         budget_seconds=budget_seconds,
         fidelity_split=split,
+        timing_noise=None if noise is None else round(noise, 4),
     )
 
 
@@ -352,14 +384,15 @@ def _retime_side_by_side(
     baseline: dict[str, Any],
     context: RunContext,
     example: Any,
-) -> None:
+) -> float:
     """Time the baseline and every candidate that meets the constraints round-robin, so the
-    latency comparison that decides between them is fair on a noisy host."""
+    latency comparison that decides between them is fair on a noisy host; returns the
+    timing noise this measured (``timing_noise``)."""
     from compressor.litert.tflite_runtime import interleaved_stats
 
     contenders = [c for c in measured if c.meets_constraints]
     if not contenders:
-        return
+        return LATENCY_NOISE
     models = {"baseline": context.float_tflite()}
     # a candidate whose file is the baseline's (plain float32) shares its timing
     same = {c.label for c in contenders if c.artifact.tflite_bytes == models["baseline"]}
@@ -370,14 +403,36 @@ def _retime_side_by_side(
         timed = stats["baseline" if candidate.label in same else candidate.label]
         candidate.numbers["host_latency_ms"] = round(timed.median_ms, 3)
         candidate.latency_ms = candidate.numbers["host_latency_ms"]
+    return timing_noise(list(stats.values()))
 
 
-def _not_slower(candidate: MeasuredCandidate, baseline: dict[str, Any]) -> bool:
+def timing_noise(stats: list[Any]) -> float:
+    """How far apart repeated timings of one model fall on this host now: the median,
+    over the models timed, of the spread of their per-round medians relative to their
+    median (at least ``LATENCY_NOISE``). Latencies closer than this are the same speed."""
+    spreads = [
+        (max(s.round_medians_ms) - min(s.round_medians_ms)) / s.median_ms
+        for s in stats
+        if len(s.round_medians_ms) > 1 and s.median_ms > 0
+    ]
+    measured = float(sorted(spreads)[len(spreads) // 2]) if spreads else 0.0
+    return max(LATENCY_NOISE, measured)
+
+
+def _not_slower(
+    candidate: MeasuredCandidate, baseline: dict[str, Any], tiers: dict[str, float]
+) -> bool:
+    """True when the candidate's latency tier is not slower than the baseline's."""
+    if tiers:
+        return tiers.get(candidate.label, candidate.latency_ms) <= tiers[BASELINE]
     return candidate.numbers["host_latency_ms"] <= baseline["host_latency_ms"] * (1 + LATENCY_NOISE)
 
 
 def _choose(
-    measured: list[MeasuredCandidate], baseline: dict[str, Any], context: RunContext
+    measured: list[MeasuredCandidate],
+    baseline: dict[str, Any],
+    context: RunContext,
+    tiers: dict[str, float],
 ) -> MeasuredCandidate:
     # A graph cut sends the rest of the model to the CPU, which no estimate accounts
     # for: fully delegated candidates come first, as in the planner.
@@ -390,8 +445,19 @@ def _choose(
         )
     pool = [c for c in feasible if c.fully_delegated] or feasible
     if context.profile.runs_on_this_host():
-        pool = [c for c in feasible if _not_slower(c, baseline)] or feasible
-    return min(pool, key=lambda c: (c.score, c.fine_tune_stages, len(c.steps), c.label))
+        pool = [c for c in feasible if _not_slower(c, baseline, tiers)] or feasible
+    # equal scores: the smaller file, then the higher fidelity, then the simpler pipeline
+    return min(
+        pool,
+        key=lambda c: (
+            round(c.score, 9),
+            c.numbers["gzip_bytes"],
+            -(c.fidelity or 0.0),
+            c.fine_tune_stages,
+            len(c.steps),
+            c.label,
+        ),
+    )
 
 
 def _explain_losers(
@@ -399,6 +465,7 @@ def _explain_losers(
     chosen: MeasuredCandidate,
     baseline: dict[str, Any],
     context: RunContext,
+    tiers: dict[str, float],
 ) -> None:
     host_target = context.profile.runs_on_this_host()
     for candidate in measured:
@@ -416,7 +483,11 @@ def _explain_losers(
             candidate.status = (
                 f"lost: the graph is cut at {coverage['cut_at']} on {context.profile.name}"
             )
-        elif host_target and not _not_slower(candidate, baseline) and _not_slower(chosen, baseline):
+        elif (
+            host_target
+            and not _not_slower(candidate, baseline, tiers)
+            and _not_slower(chosen, baseline, tiers)
+        ):
             candidate.status = (
                 f"lost: slower than float32 on this host ({candidate.latency_ms:.3g} vs "
                 f"{baseline['host_latency_ms']:.3g} ms)"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compressor.core.errors import ModelError, error_line
+from compressor.ingest.model_trust import (
+    HDF5_FORMAT,
+    TRUST_HINT,
+    ZIP_FORMAT,
+    check_keras_file,
+    sniff_format,
+)
 
-SUPPORTED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ACCEPTED_FORMATS = (
     "a Keras model (.keras, .h5 or .hdf5; tf_keras or Keras 3), a SavedModel directory, "
     "a float32 .tflite or an .onnx file"
@@ -17,14 +26,23 @@ ACCEPTED_FORMATS = (
 
 
 def saved_keras_version(path: Path) -> str | None:
-    """The Keras version that wrote ``path`` (None when the file does not say)."""
+    """The Keras version that wrote ``path`` (None when the file does not say); the
+    container is read from the file's bytes, not its suffix."""
     import json
 
-    if path.suffix == ".keras":
+    if sniff_format(path) == ZIP_FORMAT:
         with zipfile.ZipFile(path) as archive:
             if "metadata.json" not in archive.namelist():
                 return None
-            return json.loads(archive.read("metadata.json")).get("keras_version")
+            raw = archive.read("metadata.json")
+        try:
+            metadata = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(
+                f"model file {path}: metadata.json is not valid JSON",
+                "the archive is corrupt: re-save the model",
+            ) from exc
+        return metadata.get("keras_version") if isinstance(metadata, dict) else None
     import h5py
 
     try:
@@ -45,7 +63,8 @@ def is_keras3_file(path: Path) -> bool:
 
 
 def check_model_file(path: Path) -> None:
-    """A one-line error for a missing, unsupported or corrupt model file."""
+    """A one-line error for a missing, unsupported or corrupt model file (judged by its
+    bytes: a ``.keras`` that is really HDF5 is an HDF5 file)."""
     if not path.exists():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
     if path.is_dir():
@@ -53,49 +72,80 @@ def check_model_file(path: Path) -> None:
             f"model path {path} is a directory without saved_model.pb",
             f"pass {ACCEPTED_FORMATS}",
         )
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a regular file", f"pass {ACCEPTED_FORMATS}")
+    if sniff_format(path) not in (ZIP_FORMAT, HDF5_FORMAT):
+        if path.suffix.lower() == ".keras":
+            raise ModelError(
+                f"model file {path} is not a valid .keras archive (corrupt or truncated)",
+                "re-save the model with model.save('model.keras')",
+            )
         raise ModelError(
             f"model file {path}: unsupported format '{path.suffix or path.name}'",
             f"pass {ACCEPTED_FORMATS}",
         )
-    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelError(
-            f"model file {path} is not a valid .keras archive (corrupt or truncated)",
-            "re-save the model with model.save('model.keras')",
-        )
 
 
-def load_keras3_model(path: Path) -> Any:
-    """Load a Keras 3 file with Keras 3 itself (safe mode: no Lambda code is run)."""
+def load_keras3_model(path: Path, trust: bool = False) -> Any:
+    """Load a Keras 3 file with Keras 3 itself (safe mode unless ``trust``: no Lambda
+    code is run)."""
     import keras
 
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with _named_for_keras(path) as archive:
+            return keras.saving.load_model(archive, compile=False, safe_mode=not trust)
     except Exception as exc:
         text = error_line(exc)
         hint = "re-save the model with Keras 3, or rebuild it from built-in layers"
         if "Lambda" in str(exc) or "safe_mode" in str(exc):
-            hint = "replace Lambda layers with layer classes (their Keras 3 code cannot be run)"
+            hint = TRUST_HINT
         elif "Could not locate" in str(exc) or "Unknown" in str(exc):
             hint = "the model uses a custom Keras 3 layer: rebuild it from built-in layers"
         raise ModelError(f"cannot load Keras 3 model {path}: {text}", hint) from exc
 
 
-def load_keras_model(path: Path, custom_objects: dict[str, Any]) -> Any:
+@contextlib.contextmanager
+def _named_for_keras(path: Path) -> Iterator[Path]:
+    """``path`` under the suffix of its real container (``.keras`` for a zip, ``.h5``
+    for HDF5): Keras picks its loader by the suffix, compressor by the bytes."""
+    suffix = ".keras" if sniff_format(path) == ZIP_FORMAT else ".h5"
+    if path.suffix.lower() == suffix or (suffix == ".h5" and path.suffix.lower() == ".hdf5"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="compressor-") as folder:
+        link = Path(folder) / f"model{suffix}"
+        link.symlink_to(path.resolve())
+        yield link
+
+
+def load_keras_model(path: Path, custom_objects: dict[str, Any], trust: bool = False) -> Any:
     """Load a tf_keras ``.keras``/``.h5``/``.hdf5`` model; any failure becomes a one-line
-    ModelError. Keras 3 files go through ``load_user_model``."""
+    ModelError. The format comes from the file's bytes; a config carrying code is refused
+    before deserialization unless ``trust`` (``compressor.ingest.model_trust``). Keras 3
+    files go through ``load_user_model``."""
     check_model_file(path)
+    container = check_keras_file(path, custom_objects, trust)
+    import h5py
     import tf_keras as keras
 
     from compressor.ingest.keras3_activations import registered_activation_objects
 
     objects = {**registered_activation_objects(), **custom_objects}
     try:
-        model = keras.models.load_model(path, custom_objects=objects, compile=False)
+        if container == HDF5_FORMAT:
+            with h5py.File(path, "r") as handle:  # an open handle: tf_keras's HDF5 loader
+                model = keras.models.load_model(handle, custom_objects=objects, compile=False)
+        else:
+            with _named_for_keras(path) as archive:
+                model = keras.models.load_model(
+                    archive, custom_objects=objects, compile=False, safe_mode=not trust
+                )
     except Exception as exc:
         hint = "re-save the model, or register its custom layers through a plugin"
         if "Unknown layer" in str(exc) or "Could not locate class" in str(exc):
             hint = "register the custom layer with the register_keras_objects hook of a plugin"
+        elif "safe_mode" in str(exc):
+            hint = TRUST_HINT
         raise ModelError(f"cannot load model {path}: {error_line(exc)}", hint) from exc
     return model
 
@@ -108,24 +158,40 @@ class UserModel:
     origin: dict[str, Any]
 
 
-def load_user_model(path: Path, custom_objects: dict[str, Any]) -> UserModel:
+def load_user_model(
+    path: Path, custom_objects: dict[str, Any], trust: bool = False
+) -> UserModel:
     """Load a tf_keras or Keras 3 model file; Keras 3 models are translated to tf_keras
-    and checked against the original."""
+    and checked against the original. Code in the file is refused unless ``trust``."""
     check_model_file(path)
+    zipped = sniff_format(path) == ZIP_FORMAT
+    named_right = (path.suffix.lower() == ".keras") == zipped
+    kind = path.suffix if named_right else f"{'.keras' if zipped else 'HDF5'} named {path.suffix}"
+    trusted = {"trusted": True} if trust else {}
     if not is_keras3_file(path):
-        model = load_keras_model(path, custom_objects)
-        return UserModel(model, {"format": f"tf_keras {path.suffix}"})
+        model = load_keras_model(path, custom_objects, trust)
+        return UserModel(model, {"format": f"tf_keras {kind}", **trusted})
     from compressor.ingest.keras3_translate import translate_keras3_model
 
-    translation = translate_keras3_model(load_keras3_model(path), str(path))
+    check_keras_file(path, custom_objects, trust)
+    translation = translate_keras3_model(load_keras3_model(path, trust), str(path))
     return UserModel(
         translation.model,
-        {"format": f"Keras 3 {path.suffix}", "translation": translation.to_dict()},
+        {"format": f"Keras 3 {kind}", "translation": translation.to_dict(), **trusted},
     )
 
 
 def require_image_model(model: Any, source: str) -> tuple[int, int, int]:
-    """Check the model takes one static image input; return (height, width, channels)."""
+    """Check the model takes one static image input and gives one output (checked before
+    a run directory exists); return (height, width, channels)."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1 or isinstance(getattr(model, "output", None), dict):
+        kind = "dict" if isinstance(getattr(model, "output", None), dict) else "list"
+        raise ModelError(
+            f"model {source} has {len(outputs)} outputs (a {kind} of tensors)",
+            "compressor compresses models with one output tensor: export the head you "
+            "deploy as its own model",
+        )
     if len(model.inputs) != 1:
         raise ModelError(
             f"model {source} has {len(model.inputs)} inputs",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -82,6 +82,7 @@ class LatencyStats:
     p90_ms: float
     runs: int
     threads: int
+    round_medians_ms: tuple[float, ...] = ()  # per round, when timed round-robin
 
 
 def _timed_runner(model: bytes, example: np.ndarray, threads: int, warmup: int) -> TFLiteModel:
@@ -138,10 +139,16 @@ def interleaved_stats(
         for label, data in models.items()
     }
     times: dict[str, list[float]] = {label: [] for label in models}
+    per_round: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(rounds):
         for label, runner in runners.items():
-            times[label].extend(_time_invocations(runner, runs))
-    return {label: _stats(values, threads) for label, values in times.items()}
+            timed = _time_invocations(runner, runs)
+            times[label].extend(timed)
+            per_round[label].append(float(np.median(timed)))
+    return {
+        label: replace(_stats(values, threads), round_medians_ms=tuple(per_round[label]))
+        for label, values in times.items()
+    }
 
 
 def interleaved_latency(

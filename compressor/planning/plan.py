@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compressor.core.constraints import Budgets
 from compressor.core.errors import PlanError
+from compressor.core.files import write_text_atomic
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import (
@@ -61,7 +62,7 @@ class Plan(BaseModel):
     def save(self, path: Path) -> None:
         """Write the plan as YAML."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_yaml(), encoding="utf-8")
+        write_text_atomic(path, self.to_yaml())
 
 
 def load_plan(path: Path) -> Plan:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import base64
 import html
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from compressor.core.errors import CompressorError
+from compressor.core.files import write_bytes_atomic, write_text_atomic
 from compressor.core.ratios import RATIO_WORDS, describe_ratio
 from compressor.reports.report_model import Measurement, Report
 
@@ -378,7 +381,9 @@ def render_html(report: Report, samples: dict[str, np.ndarray] | None) -> str:
 
 def save_samples(run_dir: Path, samples: dict[str, np.ndarray]) -> None:
     """Keep the sample arrays next to report.json (so the page can be rebuilt)."""
-    np.savez_compressed(run_dir / SAMPLES_FILE, **samples)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **samples)
+    write_bytes_atomic(run_dir / SAMPLES_FILE, buffer.getvalue())
 
 
 def load_samples(run_dir: Path) -> dict[str, np.ndarray] | None:
@@ -386,12 +391,18 @@ def load_samples(run_dir: Path) -> dict[str, np.ndarray] | None:
     path = run_dir / SAMPLES_FILE
     if not path.is_file():
         return None
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CompressorError(
+            f"{path} is unreadable or truncated ({type(exc).__name__})",
+            "report.json is intact: `compressor report` without --html still works",
+        ) from exc
 
 
 def write_html_report(run_dir: Path, report: Report) -> Path:
     """Write report.html for a finished run directory."""
     path = run_dir / HTML_FILE
-    path.write_text(render_html(report, load_samples(run_dir)), encoding="utf-8")
+    write_text_atomic(path, render_html(report, load_samples(run_dir)))
     return path

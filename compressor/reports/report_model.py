@@ -47,7 +47,7 @@ class ModelSummary(_Closed):
     origin: dict[str, Any] = Field(
         default_factory=dict,
         description="how the model got in: format, translation, constant folding, fixed "
-        "inputs, input_size_choice",
+        "inputs, input_size_choice, trusted (loaded with --trust-model)",
     )
 
 

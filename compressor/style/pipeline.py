@@ -36,6 +36,7 @@ class FolderResult:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    targets: dict[Path, Path] = field(default_factory=dict)  # photo -> its result file
 
     @property
     def images_per_second(self) -> float:
@@ -49,9 +50,37 @@ def folder_photos(folder: Path) -> list[Path]:
 
 
 def output_path_for(photo: Path, output_dir: Path) -> Path:
-    """Where a photo's result goes: same stem, its own suffix if PNG/JPEG, else .png."""
+    """Where a photo's result goes on its own: same stem, its own suffix if PNG/JPEG,
+    else .png (``output_paths`` keeps a folder's names apart)."""
     suffix = photo.suffix if photo.suffix.lower() in OUTPUT_SUFFIXES else ".png"
     return output_dir / f"{photo.stem}{suffix}"
+
+
+def output_paths(photos: list[Path], output_dir: Path) -> dict[Path, Path]:
+    """A distinct result path per photo. A photo whose plain name (``output_path_for``)
+    another photo also gets keeps its own suffix in the name (``photo.gif`` →
+    ``photo-gif.png``) unless its suffix is already the output's; a name still taken is
+    numbered (``photo-gif-2.png``). Names are compared case-insensitively."""
+    plain = {photo: output_path_for(photo, output_dir) for photo in photos}
+    counts: dict[str, int] = {}
+    for target in plain.values():
+        counts[target.name.lower()] = counts.get(target.name.lower(), 0) + 1
+    taken: set[str] = set()
+    chosen: dict[Path, Path] = {}
+    # photos that keep the plain name first, so the others never take it
+    ordered = sorted(photos, key=lambda p: (p.suffix.lower() not in OUTPUT_SUFFIXES, p.name))
+    for photo in ordered:
+        target = plain[photo]
+        if counts[target.name.lower()] > 1 and photo.suffix.lower() not in OUTPUT_SUFFIXES:
+            target = output_dir / f"{photo.stem}-{photo.suffix.lstrip('.').lower()}.png"
+        number = 1
+        base = target
+        while target.name.lower() in taken:
+            number += 1
+            target = base.with_name(f"{base.stem}-{number}{base.suffix}")
+        taken.add(target.name.lower())
+        chosen[photo] = target
+    return chosen
 
 
 def stylize_folder(
@@ -62,8 +91,10 @@ def stylize_folder(
     overlap: int = DEFAULT_OVERLAP,
     progress: Callable[[Path], None] | None = None,
 ) -> FolderResult:
-    """Stylize ``photos`` into ``output_dir`` with a reader and a writer thread."""
-    result = FolderResult()
+    """Stylize ``photos`` into ``output_dir`` with a reader and a writer thread; each
+    photo gets its own result file (``output_paths``)."""
+    targets = output_paths(photos, output_dir)
+    result = FolderResult(targets=targets)
     lock = threading.Lock()
     decoded: queue.Queue = queue.Queue(QUEUE_DEPTH)
     finished: queue.Queue = queue.Queue(QUEUE_DEPTH)
@@ -89,7 +120,7 @@ def stylize_folder(
     def write() -> None:
         while (item := finished.get()) is not _DONE:
             photo, pixels = item
-            target = output_path_for(photo, output_dir)
+            target = targets[photo]
             try:
                 encode(pixels, target)
                 with lock:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from compressor.core.errors import ModelError
+from compressor.core.errors import DataError, ModelError
 from compressor.style.images import encode, load_rgb, output_kind, to_array, to_pixels
 from compressor.style.tiling import run_tiled
 
@@ -29,10 +29,10 @@ class Generator:
     path: Path
 
 
-def _keras_generator(path: Path, custom_objects: dict[str, Any]) -> Generator:
+def _keras_generator(path: Path, custom_objects: dict[str, Any], trust: bool) -> Generator:
     from compressor.ingest.keras_io import load_user_model
 
-    model = load_user_model(path, custom_objects).model
+    model = load_user_model(path, custom_objects, trust).model
     shape = model.inputs[0].shape
     if len(shape) != 4 or shape[-1] != 3:
         raise ModelError(f"model {path}: input {tuple(shape)} is not an RGB image")
@@ -57,12 +57,17 @@ def _tflite_generator(path: Path, threads: int | None) -> Generator:
 
 
 def load_generator(
-    path: Path, custom_objects: dict[str, Any], threads: int | None = None
+    path: Path, custom_objects: dict[str, Any], threads: int | None = None, trust: bool = False
 ) -> Generator:
-    """The generator at ``path`` (.tflite through LiteRT, else a Keras model)."""
-    if path.suffix == ".tflite":
+    """The generator at ``path``: a ``.tflite`` (by its bytes) through LiteRT, else a
+    Keras model (code in the file refused unless ``trust``)."""
+    from compressor.ingest.model_trust import TFLITE_BYTES, sniff_format
+
+    if path.is_file() and sniff_format(path) == TFLITE_BYTES:
         return _tflite_generator(path, threads)
-    return _keras_generator(path, custom_objects)
+    if path.suffix == ".tflite" and not path.is_file():
+        return _tflite_generator(path, threads)
+    return _keras_generator(path, custom_objects, trust)
 
 
 def _checked(output: np.ndarray, generator: Generator) -> np.ndarray:
@@ -89,6 +94,11 @@ def stylize_image(
         tile_w, tile_h = generator.size or (DEFAULT_TILE, DEFAULT_TILE)
         if generator.size is None:
             tile_w, tile_h = min(tile_w, width // 4 * 4), min(tile_h, height // 4 * 4)
+        if overlap >= min(tile_w, tile_h):
+            raise DataError(
+                f"--overlap {overlap}: must be smaller than the tile ({tile_w}x{tile_h} px)",
+                f"use an overlap under {min(tile_w, tile_h)} px",
+            )
         work = (max(width, tile_w), max(height, tile_h))
         pixels = to_array(image, None if work == image.size else work)
         output = run_tiled(
@@ -114,10 +124,11 @@ def stylize_file(
     tile: bool = False,
     overlap: int = DEFAULT_OVERLAP,
     threads: int | None = None,
+    trust: bool = False,
 ) -> tuple[int, int]:
     """Stylize ``input_path`` into ``output_path`` at the photo's own size; return it."""
     image = load_rgb(input_path, "input image")
     output_kind(output_path)
-    generator = load_generator(model_path, custom_objects, threads)
+    generator = load_generator(model_path, custom_objects, threads, trust)
     encode(stylize_image(generator, image, tile, overlap), output_path)
     return image.size
