@@ -163,7 +163,7 @@ def code_in_config(config: dict[str, Any], registered: set[str] = frozenset()) -
         if isinstance(module, str) and class_name is not None:
             # Keras looks the object up by this name first, and imports ``module`` only
             # when no registered object has it
-            lookup = node["registered_name"] if "registered_name" in node else class_name
+            lookup = node.get("registered_name", class_name)
             if module.split(".")[0] not in TRUSTED_MODULE_ROOTS and lookup not in registered:
                 found.append(f"'{class_name}' imported from Python module '{module}'")
     return found
