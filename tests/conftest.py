@@ -267,3 +267,30 @@ def run_ok(out: Path, *args: str, env_extra: dict[str, str] | None = None) -> di
     result = run_cli("run", *args, "--output", str(out), env_extra=env_extra)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads((out / "report.json").read_text())
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The command failed as a user error: exit 2, one ``error:`` line on stderr holding
+    every fragment, no traceback. Returns that line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def build_lambda_model(marker: Path, size: int = 32):
+    """A tf_keras image model whose ``Lambda`` layer creates ``marker`` whenever it is
+    called: loading it with its code run would rebuild the graph and create the file."""
+    import tf_keras as keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(3, 3, padding="same")(inputs)
+    touch = keras.layers.Lambda(
+        lambda t, where=str(marker): (__import__("pathlib").Path(where).touch(), t)[1],
+        name="touches_a_file",
+    )
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(touch(x)), name="lambda_cnn")
+    marker.unlink(missing_ok=True)  # building called it once
+    return model

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from compressor.cli.render import Table, console, fidelity_text, mb, ms, print_report
 from compressor.core.errors import CompressorError
@@ -76,6 +77,37 @@ def comparison_table(a: Report, b: Report, names: tuple[str, str]) -> Table:
     return table
 
 
+def show_search_so_far(run_dir: Path, as_json: bool) -> None:
+    """For a run stopped during its search: the candidates it measured so far (a table,
+    or JSON with ``--json``); nothing for other runs."""
+    from compressor.engine.run_store import read_status
+    from compressor.engine.search_store import SearchStore
+
+    if not run_dir.is_dir():
+        return
+    records = SearchStore(run_dir).measured_so_far()
+    if not records:
+        return
+    if as_json:
+        typer.echo(json.dumps({"status": read_status(run_dir), "search_so_far": records}, indent=2))
+        return
+    table = Table(title=f"search so far ({len(records)} candidate(s) recorded)")
+    for column in ("#", "candidate", "status", "latency", "fidelity", "size"):
+        table.add_column(column)
+    for number, record in enumerate(records, start=1):
+        numbers = record.get("numbers") or {}
+        fidelity = record.get("fidelity")
+        table.add_row(
+            str(number),
+            escape(str(record.get("label"))),
+            escape(str(record.get("status"))),
+            ms(numbers.get("host_latency_ms")) if numbers else "—",
+            f"{record.get('fidelity_metric')} {fidelity:.4f}" if fidelity is not None else "—",
+            mb(numbers.get("size_bytes")) if numbers else "—",
+        )
+    console.print(table)
+
+
 def report(
     run_dir: Path = typer.Argument(
         None, help="A run directory made by `compressor run` (not with --schema)."
@@ -91,7 +123,11 @@ def report(
         return
     if run_dir is None:
         raise CompressorError("no run directory given", "compressor report RUN_DIR")
-    data = read_report(run_dir)
+    try:
+        data = read_report(run_dir)
+    except CompressorError:
+        show_search_so_far(run_dir, as_json)  # then the one-line reason, exit 2
+        raise
     if other is not None:
         second = read_report(other)
         if as_json:

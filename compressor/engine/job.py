@@ -48,7 +48,7 @@ from compressor.engine.runner import (
     run_stages,
 )
 from compressor.engine.search import SearchResult, search_plans
-from compressor.engine.search_store import SearchStore
+from compressor.engine.search_store import SEARCH_DIR, SearchStore
 from compressor.planning.plan import (
     Plan,
     StageSpec,
@@ -404,6 +404,12 @@ def search_then_execute(
             ),
             store=SearchStore(run_dir),
         )
+        restored = [c.label for c in search.candidates if c.restored]
+        if restored:
+            context.note(
+                f"resumed the search: {len(restored)} candidate(s) measured before the "
+                f"interrupt were read back from {run_dir / SEARCH_DIR}, not measured again"
+            )
         plan = _plan_of_search(plan, search, planning)
         context.plan = plan
         evaluate = [step for step in steps if step[0].stage == "evaluate"]

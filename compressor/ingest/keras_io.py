@@ -158,9 +158,7 @@ class UserModel:
     origin: dict[str, Any]
 
 
-def load_user_model(
-    path: Path, custom_objects: dict[str, Any], trust: bool = False
-) -> UserModel:
+def load_user_model(path: Path, custom_objects: dict[str, Any], trust: bool = False) -> UserModel:
     """Load a tf_keras or Keras 3 model file; Keras 3 models are translated to tf_keras
     and checked against the original. Code in the file is refused unless ``trust``."""
     check_model_file(path)

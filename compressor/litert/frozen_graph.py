@@ -109,7 +109,10 @@ def _convert_saved_model(path: Path) -> bytes:
 def _check_float_tflite(model: bytes, source: str) -> None:
     from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 
-    runner = TFLiteModel(model)
+    try:
+        runner = TFLiteModel(model)
+    except ModelError as exc:
+        raise ModelError(f"model {source}: {exc.message}", exc.hint) from exc
     dtype = np.dtype(runner.input_detail["dtype"]).name
     if dtype != "float32":
         raise ModelError(

@@ -26,6 +26,12 @@ def _interpreter(model: bytes, threads: int | None = None, delegates: bool = Tru
                 model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
             )
             interpreter.allocate_tensors()
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            "LiteRT cannot load the .tflite model: a tensor or signature name is not UTF-8 "
+            f"text (byte {exc.object[exc.start : exc.start + 1]!r} at {exc.start})",
+            "re-export the model with ASCII or UTF-8 names",
+        ) from exc
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"LiteRT cannot load the .tflite model: {exc}".splitlines()[0]) from exc
     return interpreter
@@ -85,22 +91,45 @@ class LatencyStats:
     round_medians_ms: tuple[float, ...] = ()  # per round, when timed round-robin
 
 
-def _timed_runner(model: bytes, example: np.ndarray, threads: int, warmup: int) -> TFLiteModel:
+# A timed sample lasts at least this long: a sub-millisecond model is invoked repeatedly
+# per sample and the sample's mean kept, so timer and Python overhead (a few µs per call)
+# and scheduler jitter do not decide between models that take tens of µs.
+MIN_SAMPLE_MS = 2.0
+MAX_INVOCATIONS_PER_SAMPLE = 1000
+
+
+@dataclass
+class _TimedRunner:
+    runner: TFLiteModel
+    per_sample: int  # invocations averaged into one timed sample
+
+
+def _timed_runner(model: bytes, example: np.ndarray, threads: int, warmup: int) -> _TimedRunner:
     runner = TFLiteModel(model, threads)
     runner.interpreter.set_tensor(
         runner.input_detail["index"], _to_input(example[None, ...], runner.input_detail)
     )
-    for _ in range(warmup):
+    fastest = float("inf")
+    for _ in range(max(warmup, 1)):
+        start = time.perf_counter()
         runner.interpreter.invoke()
-    return runner
+        fastest = min(fastest, (time.perf_counter() - start) * 1000.0)
+    per_sample = int(np.clip(np.ceil(MIN_SAMPLE_MS / max(fastest, 1e-4)), 1,
+                             MAX_INVOCATIONS_PER_SAMPLE))  # fmt: skip
+    return _TimedRunner(runner, per_sample)
 
 
-def _time_invocations(runner: TFLiteModel, runs: int) -> list[float]:
+def _time_invocations(timed: _TimedRunner, runs: int) -> list[float]:
+    """``runs`` samples of the per-invocation latency (ms), each the mean of
+    ``timed.per_sample`` back-to-back invocations."""
+    invoke = timed.runner.interpreter.invoke
+    count = timed.per_sample
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        runner.interpreter.invoke()
-        times.append((time.perf_counter() - start) * 1000.0)
+        for _ in range(count):
+            invoke()
+        times.append((time.perf_counter() - start) * 1000.0 / count)
     return times
 
 
