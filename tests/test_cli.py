@@ -124,7 +124,8 @@ def test_run_default_model_on_x86_cpu(tmp_path):
     assert report["result"]["fidelity"]["ssim"] >= 0.99
     chosen = next(c for c in search["candidates"] if c["status"].startswith("chosen"))
     if report["profile"]["runs_on_this_host"]:
-        assert chosen["objective_latency_ms"] <= 1.03 * search["baseline"]["host_latency_ms"]
+        # ranked in a latency tier no slower than float32's (ties: not measurably slower)
+        assert chosen["latency_tier_ms"] <= search["baseline_latency_tier_ms"]
     assert len([c for c in search["candidates"] if c["measured"]]) >= 3
     assert "Candidates measured" in result.stdout
     from ai_edge_litert.interpreter import Interpreter

@@ -166,3 +166,39 @@ def test_float_tflite_gets_float16_weights_from_ai_edge_quantizer(host, frozen_f
     np.testing.assert_allclose(
         TFLiteModel(out.tflite_bytes).predict(x), graph.predict(x), atol=2e-3
     )
+
+
+def test_a_tflite_without_signature_is_quantized_by_ai_edge_quantizer(tmp_path):
+    """MediaPipe-style files carry no SignatureDef; ai-edge-quantizer's calibration needs
+    one. The ingest adds `serving_default` and says so; static int8 then works."""
+    import json
+
+    import tensorflow as tf
+
+    from compressor.litert.tflite_signature import strip_signatures
+    from compressor.planning.plan import Plan, StageSpec
+    from tests.conftest import invoke_cli, write_images
+
+    plain = tf.lite.TFLiteConverter.from_keras_model(build_tiny_cnn()).convert()
+    bare = strip_signatures(plain)
+    assert TFLiteModel(plain).interpreter.get_signature_list()
+    assert not TFLiteModel(bare).interpreter.get_signature_list()
+    model = tmp_path / "bare.tflite"
+    model.write_bytes(bare)
+    plan = tmp_path / "plan.yaml"
+    stages = [
+        StageSpec(stage="quantize", strategy="aeq-int8"),
+        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
+    ]
+    Plan(profile="x86-cpu", stages=stages).save(plan)
+    out = tmp_path / "run"
+    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
+                        "--data", str(write_images(tmp_path / "images", count=4)),
+                        "--output", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["origin"]["added_signature"] == "serving_default"
+    assert report["result"]["precision"] == "int8"
+    assert report["result"]["fidelity"]["ssim"] > 0.9
+    shipped = TFLiteModel((out / "model.tflite").read_bytes())
+    assert list(shipped.interpreter.get_signature_list()) == ["serving_default"]

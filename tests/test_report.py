@@ -175,3 +175,39 @@ def test_report_schema_is_printed_and_a_drifted_report_is_a_clear_error(two_runs
     shown = invoke_cli("report", str(two_runs[0] / "broken"))
     assert shown.returncode != 0 and "result.size_bytes" in shown.stdout + shown.stderr
     (two_runs[0] / "broken" / "report.json").unlink()
+
+
+def test_identical_outputs_render_psnr_infinity_everywhere(tmp_path):
+    """A float .tflite run through float32 gives the baseline's outputs exactly: PSNR ∞
+    in the terminal, "Infinity" in report.json (standard JSON, read back as inf), ∞ in
+    report.html — and `compressor report` reads the run again."""
+    import tensorflow as tf
+
+    from compressor.planning.plan import Plan, StageSpec
+    from tests.conftest import build_tiny_cnn, invoke_cli, write_images
+
+    model = tmp_path / "model.tflite"
+    model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(build_tiny_cnn()).convert())
+    plan = tmp_path / "plan.yaml"
+    stages = [
+        StageSpec(stage="quantize", strategy="tflite-float32"),
+        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
+    ]
+    Plan(profile="x86-cpu", stages=stages).save(plan)
+    out = tmp_path / "run"
+    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
+                        "--data", str(write_images(tmp_path / "images", count=4)),
+                        "--output", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PSNR ∞" in result.stdout
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    text = (out / "report.json").read_text()
+    report = json.loads(text, parse_constant=refuse)
+    assert report["result"]["fidelity"]["psnr_db"] == "Infinity"
+    again = invoke_cli("report", str(out))
+    assert again.returncode == 0 and "PSNR ∞" in again.stdout, again.stderr
+    assert invoke_cli("report", str(out), "--html").returncode == 0
+    assert "∞" in (out / "report.html").read_text()

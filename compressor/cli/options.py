@@ -13,6 +13,13 @@ FIXED_INPUTS = typer.Option(
     help="NAME=VALUE: fix a second model input (a number, a list or an .npy file) as a "
     "constant; repeatable.",
 )
+INPUT_RANGE = typer.Option(
+    None,
+    "--input-range",
+    help="LO,HI: the values the model takes for black and white (e.g. -1,1 or 0,255). "
+    "Default: what the model states (a Keras Rescaling input layer), else 0,1.",
+)
+BGR = typer.Option(False, "--bgr", help="The model takes BGR channel order (OpenCV-trained).")
 TRUST_MODEL = typer.Option(
     False,
     "--trust-model",

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from compressor.core.ratios import describe_ratio
-from compressor.reports.report_model import Report
+from compressor.reports.report_model import Report, json_number
 
 
 class Table(rich_table.Table):
@@ -83,8 +83,11 @@ def fidelity_text(fidelity: dict[str, float] | None) -> str:
     if not fidelity:
         return "—"
     parts = []
-    for key, value in fidelity.items():
-        if key == "psnr_db":
+    for key, raw in fidelity.items():
+        value = json_number(raw)
+        if value is None:
+            parts.append(f"{key} —")
+        elif key == "psnr_db":
             parts.append("PSNR ∞" if value == float("inf") else f"PSNR {value:.1f} dB")
         elif key == "ssim":
             parts.append(f"SSIM {value:.4f}")

@@ -49,6 +49,8 @@ def run(
     output: Path = typer.Option(None, "--output", "-o", help="New run directory (default runs/…)."),
     input_size: int = options.INPUT_SIZE,
     fixed_input: list[str] = options.FIXED_INPUTS,
+    input_range: str = options.INPUT_RANGE,
+    bgr: bool = options.BGR,
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
     min_fidelity: float = typer.Option(
         None,
@@ -92,7 +94,8 @@ def run(
             name
             for name, value in (("--profile", profile), ("--plan", plan), ("--model", model),
                                 ("--data", data), ("--output", output), ("--input", fixed_input),
-                                ("--trust-model", trust_model))
+                                ("--trust-model", trust_model), ("--input-range", input_range),
+                                ("--bgr", bgr))
             if value
         ]  # fmt: skip
         if given:
@@ -175,6 +178,8 @@ def run(
                     options=search_options,
                     fixed_inputs=fixed_inputs,
                     trust_model=trust_model,
+                    input_range=input_range,
+                    bgr=bgr,
                 )
         except ConstraintsMissed as missed:
             run_dir, report, failure = missed.run_dir, missed.report, missed

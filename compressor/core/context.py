@@ -84,8 +84,16 @@ class RunContext:
         return self._float_tflite["float32"]
 
     def representative_images(self, limit: int = 64) -> np.ndarray:
-        """Calibration images for full-integer conversion."""
-        return self.images.train[:limit]
+        """Calibration images for full-integer conversion. The first holds one pixel at
+        the input range's low end and one at its high end (black and white, as real
+        photos have), so the int8 input scale covers every value the model takes, not
+        only the range the calibration photos happened to reach."""
+        samples = np.array(self.images.train[:limit], dtype=np.float32, copy=True)
+        if len(samples) and samples.ndim == 4 and samples.shape[2] >= 2:
+            mapping = self.images.mapping
+            samples[0, 0, 0, :] = mapping.low
+            samples[0, 0, 1, :] = mapping.high
+        return samples
 
     def note(self, message: str) -> None:
         """Record something the report must show (a fallback, a skipped layer)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import stat
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from compressor.core.errors import DataError
+from compressor.core.input_mapping import InputMapping
 
 # Images smaller than this on a side are skipped (too small to crop or to measure on).
 MIN_IMAGE_SIDE = 8
@@ -71,10 +72,26 @@ class ImageSet:
     evaluation_files: list[str] = field(default_factory=list)
     selection: np.ndarray | None = None
     selection_files: list[str] = field(default_factory=list)
+    mapping: InputMapping = field(default_factory=InputMapping)  # how photos became inputs
 
     def __post_init__(self) -> None:
         if self.calibration is None:
             self.calibration = self.evaluation
+
+    def mapped(self, mapping: InputMapping) -> ImageSet:
+        """The same images as the model's inputs under ``mapping`` (from RGB in [0, 1])."""
+        if mapping.is_identity and self.mapping.is_identity:
+            return replace(self, mapping=mapping)
+        if not self.mapping.is_identity:
+            raise ValueError("images are already mapped")
+        return replace(
+            self,
+            train=mapping.apply(self.train),
+            evaluation=mapping.apply(self.evaluation),
+            calibration=mapping.apply(self.calibration),
+            selection=None if self.selection is None else mapping.apply(self.selection),
+            mapping=mapping,
+        )
 
     @property
     def choice(self) -> np.ndarray:

@@ -26,6 +26,7 @@ from compressor.core.datasets import (
 )
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError, error_line
 from compressor.core.files import write_text_atomic
+from compressor.core.input_mapping import input_mapping, parse_input_range
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 from compressor.engine.plugin_host import PluginHost
@@ -209,6 +210,12 @@ def _load_frozen(
                 "batch": 1,
                 "max_abs_diff": folded.max_abs_diff,
             }
+    from compressor.litert.tflite_signature import DEFAULT_SIGNATURE, add_default_signature
+
+    signed = add_default_signature(graph.tflite)
+    if signed is not None:  # ai-edge-quantizer addresses a model by its signature
+        graph = FrozenGraph(signed, graph.source_format, graph.name, graph.saved_model_dir)
+        origin["added_signature"] = DEFAULT_SIGNATURE
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     shape = info.input_image_shape
     if len(info.inputs) != 1 or shape is None or shape[2] not in (1, 3, 4):
@@ -295,13 +302,20 @@ def run_job(
     options: SearchOptions | None = None,
     fixed_inputs: dict[str, np.ndarray] | None = None,
     trust_model: bool = False,
+    input_range: str | None = None,
+    bgr: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
+
+    Photos become model inputs by ``input_range`` ("LO,HI") and ``bgr`` when given, else
+    by what the model states (a Keras ``Rescaling`` input layer), else RGB in [0, 1].
 
     With a planner-made plan (no ``--plan``) the planner's shortlist is built and measured
     against the constraints first, and the best measured candidate runs. Code the model
     file carries is refused unless ``trust_model``."""
     options = options or SearchOptions()
+    if input_range is not None:
+        parse_input_range(input_range)  # a bad range fails before a model is loaded
     user_plan = load_plan(plan_path) if plan_path is not None else None
     if profile_name is None:
         if user_plan is None:
@@ -322,7 +336,10 @@ def run_job(
     loaded = load_model(model_path, host, input_size, fixed_inputs, chooser, trust_model)
     if "input_size_choice" in loaded.origin:
         input_size = loaded.origin["input_size_choice"]["size"]  # a resume re-uses it
-    images = load_images(data, loaded.info.input_image_shape, seed)
+    from compressor.ingest.keras_io import input_mapping_from_keras
+
+    mapping = input_mapping(input_range, bgr, input_mapping_from_keras(loaded.model))
+    images = load_images(data, loaded.info.input_image_shape, seed).mapped(mapping)
     plan, plan_source, planning = choose_plan(
         user_plan, plan_path, profile, loaded, host, model_path
     )
@@ -344,6 +361,7 @@ def run_job(
             "search": planning is not None and options.search,
             "search_budget_seconds": options.budget_seconds,
             "trust_model": trust_model,
+            "input_mapping": mapping.to_dict(),
             "inputs": inputs,
         }
         write_json_atomic(run_dir / JOB_FILE, job)

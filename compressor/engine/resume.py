@@ -20,6 +20,7 @@ from compressor.core.constraints import Budgets, resolve_constraints
 from compressor.core.context import ProgressCallback
 from compressor.core.datasets import IMAGE_SUFFIXES
 from compressor.core.errors import CompressorError
+from compressor.core.input_mapping import InputMapping
 from compressor.core.model_info import ModelInfo
 from compressor.engine.job import (
     PLAN_FILE,
@@ -109,7 +110,8 @@ def _resume_locked(
     fixed = {k: np.asarray(v, np.float32) for k, v in job["fixed_inputs"].items()}
     trust = bool(job.get("trust_model"))
     loaded = load_model(model_path, host, job["input_size"], fixed, trust_model=trust)
-    images = load_images(data, loaded.info.input_image_shape, job["seed"])
+    mapping = InputMapping.from_dict(job.get("input_mapping"))
+    images = load_images(data, loaded.info.input_image_shape, job["seed"]).mapped(mapping)
     options = SearchOptions(
         budgets=Budgets(**job["budgets"]),
         strict=bool(job.get("strict")),

@@ -288,6 +288,7 @@ def build_report(
             "source": context.images.source,
             "splits": context.images.splits(),
             "skipped": context.images.skipped,
+            "input_mapping": context.images.mapping.to_dict(),
         },
         "plan": context.plan.model_dump(exclude_none=True) if context.plan else None,
         "stages": stages,

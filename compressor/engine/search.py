@@ -67,6 +67,7 @@ class MeasuredCandidate:
     score: float | None = None
     artifact: Artifact | None = None
     restored: bool = False  # measured before an interrupt, read back from the run directory
+    latency_tier_ms: float | None = None  # the latency it was ranked at (``latency_tiers``)
 
     @property
     def measured(self) -> bool:
@@ -116,6 +117,7 @@ class MeasuredCandidate:
             "score": None if self.score is None else round(self.score, 4),
             "seconds": round(self.seconds, 2),
             "restored": self.restored,
+            "latency_tier_ms": self.latency_tier_ms,
         }
 
 
@@ -132,6 +134,7 @@ class SearchResult:
     budget_seconds: float | None
     fidelity_split: str = "calibration"
     timing_noise: float | None = None
+    baseline_tier_ms: float | None = None  # the float32 baseline's latency tier
 
     @property
     def met(self) -> bool:
@@ -155,6 +158,7 @@ class SearchResult:
             "seconds": round(self.seconds, 1),
             "budget_seconds": self.budget_seconds,
             "timing_noise": self.timing_noise,
+            "baseline_latency_tier_ms": self.baseline_tier_ms,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -389,7 +393,8 @@ def search_plans(
         timed = {c.label: c.latency_ms for c in measured if c.latency_ms is not None}
         tiers = latency_tiers({**timed, BASELINE: baseline["host_latency_ms"]}, noise, rounds)
     for candidate in measured:
-        candidate.score = _score(candidate, baseline, context, tiers.get(candidate.label))
+        candidate.latency_tier_ms = tiers.get(candidate.label)
+        candidate.score = _score(candidate, baseline, context, candidate.latency_tier_ms)
     chosen = _choose(measured, baseline, context, tiers)
     _explain_losers(measured, chosen, baseline, context, tiers)
     return SearchResult(
@@ -406,6 +411,7 @@ def search_plans(
         budget_seconds=budget_seconds,
         fidelity_split=split,
         timing_noise=None if noise is None else round(noise, 4),
+        baseline_tier_ms=tiers.get(BASELINE),
     )
 
 

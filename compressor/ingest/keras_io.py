@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from compressor.core.errors import ModelError, error_line
+from compressor.core.input_mapping import InputMapping
 from compressor.ingest.model_trust import (
     HDF5_FORMAT,
     TRUST_HINT,
@@ -236,3 +239,28 @@ def clone_keras_model(model: Any) -> Any:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def input_mapping_from_keras(model: Any) -> InputMapping | None:
+    """The input range a Keras model states itself: a ``Rescaling`` layer right after the
+    input that maps 0–255 to [0, 1] or [-1, 1] means the model takes pixel values 0–255.
+    None when the model says nothing (then [0, 1] is assumed, and the report says so)."""
+    inputs = {id(t) for t in getattr(model, "inputs", None) or []}
+    for layer in getattr(model, "layers", []):
+        if layer.__class__.__name__ != "Rescaling":
+            continue
+        nodes = getattr(layer, "_inbound_nodes", [])
+        fed = [t for node in nodes for t in getattr(node, "keras_inputs", [])]
+        if not any(id(t) in inputs for t in fed):
+            continue
+        scale = float(np.mean(np.asarray(layer.scale)))
+        offset = float(np.mean(np.asarray(layer.offset)))
+        if abs(scale * 255.0 + offset - 1.0) < 0.02:
+            return InputMapping(
+                0.0,
+                255.0,
+                False,
+                f"model: Rescaling layer '{layer.name}' (scale {scale:.6g}, offset "
+                f"{offset:g}) takes 0-255",
+            )
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from PIL import Image
 from compressor.core.errors import CompressorError
 from compressor.core.files import write_bytes_atomic, write_text_atomic
 from compressor.core.ratios import RATIO_WORDS, describe_ratio
-from compressor.reports.report_model import Measurement, Report
+from compressor.reports.report_model import Measurement, Report, json_number
 
 HTML_FILE = "report.html"
 SAMPLES_FILE = "samples.npz"
@@ -43,9 +44,15 @@ def _esc(value: Any) -> str:
 
 
 def _num(value: Any, key: str, digits: int = 3) -> str:
-    if value is None:
+    number = json_number(value) if isinstance(value, str | float | int) else None
+    if number is None:
         return '<td class="num">—</td>'
-    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    if math.isinf(number):
+        text = "∞" if number > 0 else "−∞"
+    elif math.isnan(number):
+        text = "NaN"
+    else:
+        text = f"{number:.{digits}f}" if isinstance(value, float | str) else str(value)
     return f'<td class="num" data-key="{_esc(key)}" data-value="{_esc(value)}">{text}</td>'
 
 

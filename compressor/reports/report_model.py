@@ -9,6 +9,7 @@ metrics, fidelity metrics of any kind, search details) are typed as maps.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,12 +19,28 @@ from compressor.planning.plan import Plan
 Fidelity = dict[str, float]  # e.g. {"ssim": …, "psnr_db": …} or {"top1_agreement": …, …}
 
 
+# JSON has no infinity: a PSNR of identical outputs (inf) is written as the string
+# "Infinity" (also "-Infinity", "NaN"), everywhere in report.json, and read back as a float.
+_JSON_NON_FINITE = "strings"
+
+
+def json_number(value: Any) -> float | None:
+    """A number as report.json holds it: a float, or the strings "Infinity",
+    "-Infinity", "NaN" for non-finite ones (JSON has none); None stays None."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None if value is None else float(value)
+
+
 class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan=_JSON_NON_FINITE)
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan=_JSON_NON_FINITE)
 
 
 class ProfileSummary(_Closed):
@@ -51,12 +68,24 @@ class ModelSummary(_Closed):
     )
 
 
+class InputMappingSummary(_Closed):
+    """Model input = (image in [0, 1], RGB or BGR) × (high − low) + low."""
+
+    low: float
+    high: float
+    bgr: bool
+    source: str = Field(description="--input-range/--bgr, the model's own layers, or default")
+
+
 class DataSummary(_Closed):
     """Where the images came from and how they were split."""
 
     source: str
     splits: dict[str, dict[str, Any]]
     skipped: list[Any]
+    input_mapping: InputMappingSummary | None = Field(
+        default=None, description="how photos (RGB in [0, 1]) became the model's inputs"
+    )
 
 
 class OpCoverage(_Closed):
@@ -155,7 +184,7 @@ class Report(_Closed):
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain data as report.json holds it (unset optional sections left out)."""
-        return self.model_dump(mode="json", exclude_none=False, exclude_unset=True)
+        return json.loads(self.model_dump_json(exclude_none=False, exclude_unset=True))
 
 
 def report_schema() -> dict[str, Any]:

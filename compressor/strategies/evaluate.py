@@ -85,7 +85,7 @@ class LiteRTEvaluate(Strategy):
         )
         shown = min(SAMPLE_IMAGES, len(images))
         context.samples = {
-            "inputs": images[:shown],
+            "inputs": context.images.mapping.to_display(images[:shown]),
             "float": reference[:shown],
             "compressed": outputs[:shown],
         }

@@ -1,0 +1,112 @@
+"""Inputs as the model expects them: --input-range/--bgr, or what the model states (a
+Keras Rescaling input layer), used for calibration, fidelity and the int8 input scale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from compressor.core.errors import CompressorError
+from compressor.core.input_mapping import InputMapping, input_mapping, parse_input_range
+from compressor.planning.plan import Plan, StageSpec
+from tests.conftest import assert_one_line_error, invoke_cli, write_images
+
+
+def test_a_mapping_applies_and_undoes_range_and_channel_order():
+    images = np.random.default_rng(0).uniform(0, 1, (2, 4, 4, 3)).astype(np.float32)
+    mapping = InputMapping(-1.0, 1.0, bgr=True, source="test")
+    mapped = mapping.apply(images)
+    assert mapped.min() >= -1.0 and mapped.max() <= 1.0 and mapped.min() < -0.9
+    np.testing.assert_allclose(mapped[..., 0], images[..., 2] * 2 - 1, atol=1e-6)
+    np.testing.assert_allclose(mapping.to_display(mapped), images, atol=1e-6)
+    assert InputMapping().apply(images) is images
+    assert InputMapping.from_dict(mapping.to_dict()) == mapping
+
+
+@pytest.mark.parametrize("text", ["1,-1", "0", "a,b", "nan,1", "0,inf", "1,1"])
+def test_a_bad_range_is_refused(text):
+    with pytest.raises(CompressorError, match="expected LO,HI"):
+        parse_input_range(text)
+
+
+def test_flags_win_over_the_model_and_the_model_over_the_default():
+    stated = InputMapping(0.0, 255.0, False, "model: Rescaling")
+    assert input_mapping("-1,1", False, stated).low == -1.0
+    assert input_mapping(None, False, stated) is stated
+    assert input_mapping(None, True, stated).bgr
+    assert input_mapping(None, False, None).is_identity
+
+
+def _int8_input_range(tflite: bytes) -> tuple[float, float]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    detail = Interpreter(model_content=tflite).get_input_details()[0]
+    assert detail["dtype"] == np.int8
+    scale, zero_point = detail["quantization"]
+    return scale * (-128 - zero_point), scale * (127 - zero_point)
+
+
+def _integer_plan(path):
+    Plan(profile="edgetpu", stages=[
+        StageSpec(stage="quantize", strategy="tflite-full-int8"),
+        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
+    ]).save(path)  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ranges")
+    return root, _integer_plan(root / "plan.yaml"), write_images(root / "images", count=4)
+
+
+def test_a_minus_one_to_one_model_gets_an_input_scale_covering_it(inputs, tmp_path):
+    import tf_keras as keras
+
+    root, plan, images = inputs
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x_in)
+    model = keras.Model(x_in, keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(x))
+    model.save(tmp_path / "signed.keras")
+    ranges = {}
+    for name, extra in (("default", ()), ("signed", ("--input-range", "-1,1"))):
+        out = tmp_path / name
+        result = invoke_cli("run", "--model", str(tmp_path / "signed.keras"), "--plan", str(plan),
+                            "--data", str(images), "--output", str(out), *extra)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        ranges[name] = _int8_input_range((out / "model.tflite").read_bytes())
+        report = json.loads((out / "report.json").read_text())
+        ranges[name + "-mapping"] = report["data"]["input_mapping"]
+    low, high = ranges["signed"]
+    assert low <= -0.99 and high >= 0.99  # every value the model takes is representable
+    assert ranges["default"][0] > -0.05  # without the flag: [0, 1], negatives clipped
+    assert ranges["signed-mapping"]["low"] == -1.0
+    assert ranges["signed-mapping"]["source"] == "--input-range -1,1"
+
+
+def test_a_rescaling_input_layer_states_the_range(inputs, tmp_path):
+    import tf_keras as keras
+
+    root, plan, images = inputs
+    x_in = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="to_signed")(x_in)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(x)
+    keras.Model(x_in, x).save(tmp_path / "pixels.keras")
+    out = tmp_path / "run"
+    result = invoke_cli("run", "--model", str(tmp_path / "pixels.keras"), "--plan", str(plan),
+                        "--data", str(images), "--output", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    mapping = json.loads((out / "report.json").read_text())["data"]["input_mapping"]
+    assert mapping["high"] == 255.0 and "to_signed" in mapping["source"]
+    low, high = _int8_input_range((out / "model.tflite").read_bytes())
+    assert low <= 1.0 and high >= 250.0
+
+
+def test_a_bad_range_on_the_command_line_is_one_line(tmp_path):
+    result = invoke_cli("run", "--profile", "x86-cpu", "--input-range", "1,0",
+                        "--output", str(tmp_path / "run"))  # fmt: skip
+    assert_one_line_error(result, "--input-range '1,0'")
+    assert not (tmp_path / "run").exists()
