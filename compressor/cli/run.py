@@ -55,8 +55,9 @@ def run(
     min_fidelity: float = typer.Option(
         None,
         "--min-fidelity",
-        help="Fidelity floor on held-out images, 0..1: SSIM (images) or top-1 agreement "
-        "(classifiers); 0 sets no floor. Default: the plan's or profile's budget, else 0.99.",
+        help="Fidelity floor on held-out images, 0..1: SSIM (images), top-1 agreement "
+        "(classifiers), detection F1 (detectors) or output match; 0 sets no floor. "
+        "Default: the plan's or profile's budget, else 0.99.",
     ),
     max_latency_ms: float = typer.Option(
         None, "--max-latency-ms", help="Latency ceiling on the target (ms)."

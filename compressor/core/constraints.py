@@ -125,8 +125,9 @@ def resolve_constraints(*layers: tuple[str, Budgets | None]) -> Constraints:
 
 
 def primary_fidelity(metrics: dict[str, float]) -> tuple[str, float | None]:
-    """The task's own fidelity measure from ``compare_outputs`` metrics."""
-    for key in ("ssim", "top1_agreement"):
+    """The task's own fidelity measure from ``compare_outputs`` metrics: SSIM (images),
+    top-1 agreement (classifiers), detection F1 (detectors), else ``output_match``."""
+    for key in ("ssim", "top1_agreement", "detection_f1", "output_match"):
         if key in metrics:
             return key, float(metrics[key])
     return "", None

@@ -80,5 +80,26 @@ def compare_outputs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]
             "top1_agreement": round(top1_agreement(reference, test), 5),
             "kl_divergence": round(kl_divergence(reference, test), 6),
         }
-    diff = np.abs(reference.astype(np.float64) - test.astype(np.float64))
-    return {"max_abs_error": float(diff.max()), "mean_abs_error": float(diff.mean())}
+    from compressor.core.detection import detection_agreement, yolo_layout
+
+    layout = yolo_layout(reference.shape)
+    if layout is not None:
+        return detection_agreement(reference, test, layout)
+    return output_match(reference, test)
+
+
+def output_match(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    """For an output no task metric reads: ``output_match`` = 1 − RMSE / σ(reference),
+    clipped to [0, 1] (1: identical; 0: off by as much as the output varies), with the
+    raw errors beside it."""
+    ref = reference.astype(np.float64)
+    diff = np.abs(ref - np.nan_to_num(test.astype(np.float64), nan=np.inf))
+    finite = np.isfinite(diff)
+    rmse = float(np.sqrt(np.mean(diff**2))) if finite.all() else float("inf")
+    spread = float(np.std(ref))
+    match = (1.0 if rmse == 0.0 else 0.0) if spread == 0.0 else max(0.0, 1.0 - rmse / spread)
+    return {
+        "output_match": round(match, 5),
+        "max_abs_error": float(diff.max()),
+        "mean_abs_error": float(diff.mean()),
+    }

@@ -24,6 +24,7 @@ from compressor.core.datasets import (
     load_builtin_samples,
     load_image_folder,
 )
+from compressor.core.detection import uninformative_split
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError, error_line
 from compressor.core.files import write_text_atomic
 from compressor.core.input_mapping import input_mapping, parse_input_range
@@ -532,6 +533,9 @@ def _execute(
             notices.append(
                 "the model was loaded with --trust-model: code its file carries was allowed to run"
             )
+        uninformative = uninformative_split(context.results["result"].get("fidelity") or {})
+        if uninformative:
+            notices.append(uninformative)
         report = build_report(context, records, loaded.source, [*host.warnings, *notices])
         report["model"]["origin"] = loaded.origin
         report["constraints"] = _constraint_check(constraints, report, context)

@@ -162,10 +162,9 @@ def _stage_points(report: Report) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _fidelity_value(fidelity: dict[str, Any]) -> tuple[str, float | None]:
-    for key in ("ssim", "top1_agreement"):
-        if key in fidelity:
-            return key, fidelity[key]
-    return "", None
+    from compressor.core.constraints import primary_fidelity
+
+    return primary_fidelity({k: v for k, v in fidelity.items() if isinstance(v, int | float)})
 
 
 def _bar_chart(title: str, labels: list[str], values: list[float | None], unit: str) -> str:

@@ -225,16 +225,15 @@ def _match_score(model: bytes, context: RunContext) -> float:
     top-1 agreement, or negative mean absolute error — on the selection split, which QAT
     never trained on (so its fit to the training images gains it nothing), and never on
     the held-out images that the report scores."""
+    from compressor.core.constraints import primary_fidelity
     from compressor.core.fidelity import compare_outputs
     from compressor.litert.tflite_runtime import TFLiteModel
 
     images = context.images.choice[:64]
     reference = context.float_outputs("choice")[:64]
     metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
-    for key in ("ssim", "top1_agreement"):
-        if key in metrics:
-            return float(metrics[key])
-    return -float(metrics["mean_abs_error"])
+    _metric, value = primary_fidelity(metrics)
+    return value if value is not None else -float(metrics["mean_abs_error"])
 
 
 class Int16x8(_TFLiteConversion):
