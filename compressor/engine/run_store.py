@@ -74,8 +74,9 @@ def read_report(run_dir: Path) -> Report:
         status = read_status(run_dir)
         if status is not None and status["state"] in ("running", "interrupted", "died"):
             done = ", ".join(s["name"] for s in status["completed_stages"]) or "none"
+            state = "died" if status["state"] == "died" else f"is {status['state']}"
             raise CompressorError(
-                f"run {run_dir} is {status['state']}"
+                f"run {run_dir} {state}"
                 + (f" in stage {status['running_stage']}" if status["running_stage"] else "")
                 + f"; completed stages: {done}",
                 f"continue it with: compressor run --resume {run_dir}",
