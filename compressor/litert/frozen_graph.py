@@ -11,7 +11,7 @@ evaluation do. Strategies say which they are with ``accepts_frozen_graph``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class FrozenGraph:
     source_format: str  # TFLITE_FORMAT or SAVED_MODEL_FORMAT
     name: str
     saved_model_dir: str | None = None
+    rewritten_ops: dict[str, int] = field(default_factory=dict)  # custom op -> ops replaced
 
     def predict(self, images: np.ndarray, batch_size: int = 8, verbose: int = 0) -> np.ndarray:
         """Float outputs on ``images`` (Keras-like, so the run treats both alike)."""
@@ -139,7 +140,12 @@ def load_frozen_graph(path: Path) -> FrozenGraph:
             data = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from exc
-        graph = FrozenGraph(data, TFLITE_FORMAT, path.stem)
+        from compressor.litert.custom_op_rewrite import rewrite_custom_ops
+
+        rewrite = rewrite_custom_ops(data, f"model {path}")
+        graph = FrozenGraph(
+            rewrite.model, TFLITE_FORMAT, path.stem, rewritten_ops=rewrite.rewritten
+        )
     _check_float_tflite(graph.tflite, str(path))
     return graph
 

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from compressor.core.errors import StageError
+from compressor.litert.flatbuffer_edit import (
+    builtin_code,
+    drop_unused_opcodes,
+    opcode_index,
+    schema_module,
+)
 
 _REFLECT, _SYMMETRIC = 0, 1  # tflite MirrorPadMode
 
@@ -34,37 +40,14 @@ class MirrorPadRewrite:
     ops_added: int
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema
-
-
-def _builtin_code(code) -> int:
-    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-
-
-def _opcode_index(model, builtin: int) -> int:
-    schema = _schema()
-    for index, code in enumerate(model.operatorCodes):
-        if _builtin_code(code) == builtin:
-            return index
-    code = schema.OperatorCodeT()
-    code.builtinCode = builtin
-    code.deprecatedBuiltinCode = min(builtin, 127)
-    code.version = 1
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
-
-
 class _GraphEditor:
     """Appends tensors, constant buffers and ops to one subgraph of a model object."""
 
     def __init__(self, model, subgraph) -> None:
         self.model, self.subgraph = model, subgraph
-        self.schema = _schema()
-        self.slice_code = _opcode_index(model, self.schema.BuiltinOperator.SLICE)
-        self.concat_code = _opcode_index(model, self.schema.BuiltinOperator.CONCATENATION)
+        self.schema = schema_module()
+        self.slice_code = opcode_index(model, self.schema.BuiltinOperator.SLICE)
+        self.concat_code = opcode_index(model, self.schema.BuiltinOperator.CONCATENATION)
 
     def constant(self, name: str, values: list[int]) -> int:
         buffer = self.schema.BufferT()
@@ -117,7 +100,7 @@ def _paddings(model, tensor) -> np.ndarray | None:
     data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
     if data is None or len(data) == 0:
         return None
-    dtype = np.int64 if tensor.type == _schema().TensorType.INT64 else np.int32
+    dtype = np.int64 if tensor.type == schema_module().TensorType.INT64 else np.int32
     return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype).reshape(-1, 2)
 
 
@@ -185,24 +168,6 @@ def _replacement(editor: _GraphEditor, op) -> tuple[list, str | None]:
     return ops, None
 
 
-def _drop_unused_opcodes(model, candidates: set[int]) -> None:
-    """Remove operator codes in ``candidates`` no op uses any more (renumbering the rest),
-    so the rewritten file does not still declare MIRROR_PAD."""
-    used = {op.opcodeIndex for subgraph in model.subgraphs for op in subgraph.operators}
-    unused = sorted(candidates - used)
-    if not unused:
-        return
-    new_index, kept = {}, []
-    for index, code in enumerate(model.operatorCodes):
-        if index not in unused:
-            new_index[index] = len(kept)
-            kept.append(code)
-    model.operatorCodes = kept
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            op.opcodeIndex = new_index[op.opcodeIndex]
-
-
 def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
     """Replace every ``MIRROR_PAD`` with constant paddings by slices and concatenations."""
     from ai_edge_litert.tools import flatbuffer_utils
@@ -211,9 +176,9 @@ def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
         model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
     except Exception as exc:
         raise StageError(f"mirror-pad rewrite: cannot read the .tflite flatbuffer ({exc})") from exc
-    mirror_pad = _schema().BuiltinOperator.MIRROR_PAD
+    mirror_pad = schema_module().BuiltinOperator.MIRROR_PAD
     pad_codes = {
-        i for i, code in enumerate(model.operatorCodes) if _builtin_code(code) == mirror_pad
+        i for i, code in enumerate(model.operatorCodes) if builtin_code(code) == mirror_pad
     }
     if not pad_codes:
         return MirrorPadRewrite(model_bytes, 0, [], 0)
@@ -236,6 +201,6 @@ def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
             rewritten += 1
             added += len(replacement) - 1
         subgraph.operators = operators
-    _drop_unused_opcodes(model, pad_codes)
+    drop_unused_opcodes(model, pad_codes)
     data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     return MirrorPadRewrite(data, rewritten, skipped, added)

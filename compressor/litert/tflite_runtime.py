@@ -33,7 +33,17 @@ def _interpreter(model: bytes, threads: int | None = None, delegates: bool = Tru
             "re-export the model with ASCII or UTF-8 names",
         ) from exc
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"LiteRT cannot load the .tflite model: {exc}".splitlines()[0]) from exc
+        message = f"LiteRT cannot load the .tflite model: {exc}".splitlines()[0]
+        if "custom op" in message:
+            from compressor.litert.custom_op_rewrite import REWRITTEN_CUSTOM_OPS
+
+            raise ModelError(
+                message,
+                "the file needs a custom op LiteRT's builtin resolver lacks; compressor "
+                f"rewrites {', '.join(REWRITTEN_CUSTOM_OPS)} to builtins, and others need "
+                "the op's kernel or a re-export without it",
+            ) from exc
+        raise ModelError(message) from exc
     return interpreter
 
 
