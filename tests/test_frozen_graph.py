@@ -125,7 +125,7 @@ def test_broken_onnx_and_plain_folders_get_a_clear_error(host, tmp_path, monkeyp
     onnx.write_bytes(b"\0")
     with pytest.raises(CompressorError) as caught:
         load_model(onnx, host, None)
-    assert "onnx2tf cannot convert it" in caught.value.message
+    assert "is not a readable ONNX model" in caught.value.message
     assert "\n" not in caught.value.message
     monkeypatch.setattr("compressor.ingest.onnx_import.onnx2tf_version", lambda: None)
     with pytest.raises(CompressorError) as caught:
@@ -202,3 +202,32 @@ def test_a_tflite_without_signature_is_quantized_by_ai_edge_quantizer(tmp_path):
     assert report["result"]["fidelity"]["ssim"] > 0.9
     shipped = TFLiteModel((out / "model.tflite").read_bytes())
     assert list(shipped.interpreter.get_signature_list()) == ["serving_default"]
+
+
+def test_a_dynamic_size_onnx_is_fixed_by_input_size(host, frozen_files, tmp_path):
+    """The normal ONNX export has symbolic height and width: --input-size fixes them for
+    onnx2tf (overwrite_input_shape); without it the error says what to pass."""
+    import onnx
+
+    model = onnx.load(str(frozen_files["onnx"]))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        dims = value.type.tensor_type.shape.dim
+        for index, name in ((0, "N"), (2, "H"), (3, "W")):
+            dims[index].ClearField("dim_value")
+            dims[index].dim_param = name
+    dynamic = tmp_path / "dynamic.onnx"
+    onnx.save(model, str(dynamic))
+
+    with pytest.raises(ModelError, match="dynamic size") as caught:
+        load_model(dynamic, host, None)
+    assert "--input-size" in caught.value.hint
+    loaded = load_model(dynamic, host, 32)
+    assert loaded.info.input_image_shape == (32, 32, 3)
+    assert loaded.origin["input_size_fixed"].endswith(":1,3,32,32")
+    x = np.load(frozen_files["folder"] / "inputs.npy")
+    expected = np.load(frozen_files["folder"] / "expected.npy")
+    np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-4)
+    with pytest.raises(ModelError, match="fixed input size"):
+        load_model(frozen_files["onnx"], host, 32)
+    with pytest.raises(CompressorError, match="SavedModel or .tflite"):
+        load_model(frozen_files["tflite"], host, 32)

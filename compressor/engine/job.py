@@ -10,7 +10,7 @@ import contextlib
 import json
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,13 @@ def _load_frozen(
     """A SavedModel, float ``.tflite`` or ONNX file (converted by onnx2tf), checked to
     take one static image input."""
     from compressor.ingest.model_trust import UNKNOWN_FORMAT, sniff_format
-    from compressor.ingest.onnx_import import ONNX_SUFFIX, convert_onnx, onnx2tf_version
+    from compressor.ingest.onnx_import import (
+        ONNX_EXTRA,
+        ONNX_SUFFIX,
+        convert_onnx,
+        fixed_input_shape,
+        onnx2tf_version,
+    )
     from compressor.litert.frozen_graph import (
         TFLITE_FORMAT,
         FrozenGraph,
@@ -181,16 +187,26 @@ def _load_frozen(
 
     if not path.exists():
         raise CompressorError(f"model file {path} does not exist", "check the --model path")
-    if input_size:
+    is_onnx = path.suffix.lower() == ONNX_SUFFIX and sniff_format(path) == UNKNOWN_FORMAT
+    if input_size and not is_onnx:
         raise CompressorError(
-            f"--input-size: model {path} is a frozen graph with a fixed input size",
-            "drop --input-size",
+            f"--input-size: model {path} is a SavedModel or .tflite: its input size is fixed "
+            "(a dynamic one is not supported yet)",
+            "drop --input-size, or export the model at the size you want",
         )
     origin = {"format": None, "frozen_graph": True}
-    if path.suffix.lower() == ONNX_SUFFIX and sniff_format(path) == UNKNOWN_FORMAT:
-        graph = load_frozen_graph(convert_onnx(path))
+    if is_onnx:
+        if onnx2tf_version() is None:
+            raise CompressorError(
+                f"model file {path}: ONNX input needs onnx2tf, which is not installed",
+                ONNX_EXTRA,
+            )
+        shape = fixed_input_shape(path, input_size)
+        graph = load_frozen_graph(convert_onnx(path, shape), input_size)
         graph.name = path.stem
         origin.update(format="ONNX", converted_by=f"onnx2tf {onnx2tf_version()}")
+        if shape:
+            origin["input_size_fixed"] = shape
     else:
         graph = load_frozen_graph(path)
         origin["format"] = graph.source_format
@@ -217,7 +233,7 @@ def _load_frozen(
 
     signed = add_default_signature(graph.tflite)
     if signed is not None:  # ai-edge-quantizer addresses a model by its signature
-        graph = FrozenGraph(signed, graph.source_format, graph.name, graph.saved_model_dir)
+        graph = replace(graph, tflite=signed)
         origin["added_signature"] = DEFAULT_SIGNATURE
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     shape = info.input_image_shape

@@ -39,9 +39,56 @@ _SAMPLE_COUNT, _SAMPLE_SIZE = 20, 128
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONVERT = (
     "import sys, onnx2tf\n"
+    "shape = [sys.argv[3]] if len(sys.argv) > 3 else None\n"
     "onnx2tf.convert(input_onnx_file_path=sys.argv[1], output_folder_path=sys.argv[2], "
-    "non_verbose=True)\n"
+    "overwrite_input_shape=shape, non_verbose=True)\n"
 )
+
+
+def onnx_input_shape(path: Path) -> tuple[str, list[int | None]]:
+    """The first graph input's name and dims (None for a symbolic or unknown dim), read
+    from the file without running it."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ModelError(
+            f"model file {path}: ONNX input needs onnx, which is not installed", ONNX_EXTRA
+        ) from exc
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # a protobuf parse error has no common base class
+        raise ModelError(f"model file {path} is not a readable ONNX model ({exc})") from exc
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if not inputs:
+        raise ModelError(f"model file {path}: the ONNX graph has no input")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return inputs[0].name, [d.dim_value if d.HasField("dim_value") else None for d in dims]
+
+
+def fixed_input_shape(path: Path, input_size: int | None) -> str | None:
+    """onnx2tf's ``overwrite_input_shape`` for an NCHW image input whose height or width
+    is dynamic: ``NAME:1,C,SIZE,SIZE`` with ``input_size``; None for a static input.
+    One-line errors for a dynamic input without a size, or a size for a static one."""
+    name, dims = onnx_input_shape(path)
+    if len(dims) != 4:
+        if input_size:
+            raise ModelError(f"--input-size: model {path}'s input {name} is not an image {dims}")
+        return None
+    channels = dims[1] or 3
+    if dims[2] is not None and dims[3] is not None:
+        if input_size:
+            raise ModelError(
+                f"--input-size: model {path} has a fixed input size {dims}", "drop --input-size"
+            )
+        return None
+    if not input_size:
+        shown = ["?" if d is None else d for d in dims]
+        raise ModelError(
+            f"model {path}: input {name} has a dynamic size {shown}",
+            "pass --input-size N to convert it at N×N",
+        )
+    return f"{name}:1,{channels},{input_size},{input_size}"
 
 
 def onnx2tf_version() -> str | None:
@@ -78,25 +125,26 @@ def _last_error_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
-_CONVERTED: dict[tuple[str, int, int], Path] = {}  # (file, mtime, size) -> SavedModel
+_CONVERTED: dict[tuple[str, int, int, str | None], Path] = {}  # (file, mtime, size) -> SavedModel
 
 
-def convert_onnx(path: Path) -> Path:
-    """Convert ``path`` with onnx2tf; returns the SavedModel directory (kept until the
-    process exits; the same unchanged file is converted once per process). One-line
-    errors for a missing extra or a failed conversion."""
+def convert_onnx(path: Path, input_shape: str | None = None) -> Path:
+    """Convert ``path`` with onnx2tf (a dynamic input fixed to ``input_shape``,
+    ``fixed_input_shape``'s form); returns the SavedModel directory (kept until the
+    process exits; the same unchanged file is converted once per process and shape).
+    One-line errors for a missing extra or a failed conversion."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, input_shape)
     if key in _CONVERTED and (_CONVERTED[key] / "saved_model.pb").is_file():
         return _CONVERTED[key]
-    saved = _convert(path)
+    saved = _convert(path, input_shape)
     _CONVERTED[key] = saved
     return saved
 
 
-def _convert(path: Path) -> Path:
+def _convert(path: Path, input_shape: str | None) -> Path:
     if onnx2tf_version() is None:
         raise ModelError(
             f"model file {path}: ONNX input needs onnx2tf, which is not installed",
@@ -111,7 +159,14 @@ def _convert(path: Path) -> Path:
     shutil.copyfile(path, copy)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
-        [sys.executable, "-c", _CONVERT, str(copy), "saved_model"],
+        [
+            sys.executable,
+            "-c",
+            _CONVERT,
+            str(copy),
+            "saved_model",
+            *([input_shape] if input_shape else []),
+        ],  # fmt: skip
         cwd=work,
         env=env,
         capture_output=True,

@@ -71,9 +71,10 @@ def keras_converter(model: Any) -> Any:
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
-def saved_model_converter(path: str) -> Any:
+def saved_model_converter(path: str, image_size: int | None = None) -> Any:
     """A TFLite converter for a SavedModel's serving signature traced at batch 1 (see
-    ``keras_converter``); the signature as saved when it has no dynamic batch to fix."""
+    ``keras_converter``) and, with ``image_size``, a dynamic height and width of a 4-D
+    input at ``image_size``; the signature as saved when it has nothing to fix."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)
@@ -81,12 +82,23 @@ def saved_model_converter(path: str) -> Any:
     if signature is None:
         return tf.lite.TFLiteConverter.from_saved_model(path)
     specs = signature.structured_input_signature[1]
-    if not all(spec.shape.rank and spec.shape[0] is None for spec in specs.values()):
-        return tf.lite.TFLiteConverter.from_saved_model(path)
+
+    def fixed_shape(shape: Any) -> list[int | None]:
+        dims = [1 if shape[0] is None else shape[0], *shape[1:]]
+        if image_size and len(dims) == 4:
+            dims[1] = dims[1] or image_size
+            dims[2] = dims[2] or image_size
+        return dims
+
     fixed = {
-        name: tf.TensorSpec([1, *spec.shape[1:]], spec.dtype, name=name)
+        name: tf.TensorSpec(fixed_shape(spec.shape), spec.dtype, name=name)
         for name, spec in specs.items()
+        if spec.shape.rank
     }
+    if len(fixed) != len(specs) or all(
+        list(fixed[name].shape) == list(spec.shape) for name, spec in specs.items()
+    ):
+        return tf.lite.TFLiteConverter.from_saved_model(path)
     function = tf.function(lambda **inputs: signature(**inputs))
     concrete = function.get_concrete_function(**fixed)
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)

@@ -76,6 +76,7 @@ class FrozenGraph:
     source_format: str  # TFLITE_FORMAT or SAVED_MODEL_FORMAT
     name: str
     saved_model_dir: str | None = None
+    image_size: int | None = None  # a dynamic SavedModel input traced at this size
     rewritten_ops: dict[str, int] = field(default_factory=dict)  # custom op -> ops replaced
 
     def predict(self, images: np.ndarray, batch_size: int = 8, verbose: int = 0) -> np.ndarray:
@@ -90,12 +91,12 @@ def is_saved_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def _convert_saved_model(path: Path) -> bytes:
+def _convert_saved_model(path: Path, image_size: int | None = None) -> bytes:
     from compressor.litert.conversion import saved_model_converter
     from compressor.litert.native_logs import quiet_native_logs
 
     try:
-        converter = saved_model_converter(str(path))
+        converter = saved_model_converter(str(path), image_size)
         with quiet_native_logs(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
@@ -129,11 +130,16 @@ def _check_float_tflite(model: bytes, source: str) -> None:
         )
 
 
-def load_frozen_graph(path: Path) -> FrozenGraph:
-    """A SavedModel directory or float ``.tflite`` as a frozen graph (one-line errors)."""
+def load_frozen_graph(path: Path, image_size: int | None = None) -> FrozenGraph:
+    """A SavedModel directory or float ``.tflite`` as a frozen graph (one-line errors);
+    ``image_size`` fixes a SavedModel's dynamic input height and width."""
     if is_saved_model_dir(path):
         graph = FrozenGraph(
-            _convert_saved_model(path), SAVED_MODEL_FORMAT, path.name, saved_model_dir=str(path)
+            _convert_saved_model(path, image_size),
+            SAVED_MODEL_FORMAT,
+            path.name,
+            saved_model_dir=str(path),
+            image_size=image_size,
         )
     else:
         try:

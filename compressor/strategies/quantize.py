@@ -87,7 +87,8 @@ class _TFLiteConversion(Strategy):
         if artifact.keras_model is not None:
             converter = keras_converter(artifact.keras_model)
         elif artifact.graph is not None and artifact.graph.saved_model_dir:
-            converter = saved_model_converter(artifact.graph.saved_model_dir)
+            graph = artifact.graph
+            converter = saved_model_converter(graph.saved_model_dir, graph.image_size)
         else:
             raise StageError(
                 f"{self.name}: the TFLite converter needs a Keras model or a SavedModel",
