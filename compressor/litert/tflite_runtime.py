@@ -49,7 +49,7 @@ def _interpreter(model: bytes, threads: int | None = None, delegates: bool = Tru
 
 def _to_input(batch: np.ndarray, detail: dict) -> np.ndarray:
     dtype = detail["dtype"]
-    if dtype in (np.int8, np.uint8):
+    if dtype in (np.int8, np.uint8, np.int16):
         scale, zero_point = detail["quantization"]
         info = np.iinfo(dtype)
         return np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
