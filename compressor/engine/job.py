@@ -172,11 +172,11 @@ def _load_frozen(
     take one static image input."""
     from compressor.ingest.model_trust import UNKNOWN_FORMAT, sniff_format
     from compressor.ingest.onnx_import import (
-        ONNX_EXTRA,
         ONNX_SUFFIX,
         convert_onnx,
         fixed_input_shape,
         onnx2tf_version,
+        require_onnx2tf,
     )
     from compressor.litert.frozen_graph import (
         TFLITE_FORMAT,
@@ -196,11 +196,7 @@ def _load_frozen(
         )
     origin = {"format": None, "frozen_graph": True}
     if is_onnx:
-        if onnx2tf_version() is None:
-            raise CompressorError(
-                f"model file {path}: ONNX input needs onnx2tf, which is not installed",
-                ONNX_EXTRA,
-            )
+        require_onnx2tf(path)
         shape = fixed_input_shape(path, input_size)
         graph = load_frozen_graph(convert_onnx(path, shape), input_size)
         graph.name = path.stem

@@ -144,12 +144,17 @@ def convert_onnx(path: Path, input_shape: str | None = None) -> Path:
     return saved
 
 
-def _convert(path: Path, input_shape: str | None) -> Path:
+def require_onnx2tf(path: Path) -> None:
+    """A one-line error naming the extra when onnx2tf is not installed."""
     if onnx2tf_version() is None:
         raise ModelError(
             f"model file {path}: ONNX input needs onnx2tf, which is not installed",
             ONNX_EXTRA,
         )
+
+
+def _convert(path: Path, input_shape: str | None) -> Path:
+    require_onnx2tf(path)
     work = Path(tempfile.mkdtemp(prefix="compressor-onnx-"))
     atexit.register(shutil.rmtree, work, True)
     np.save(work / SAMPLE_FILE, sample_images())

@@ -19,7 +19,9 @@ from compressor.litert.flatbuffer_edit import (
     builtin_code,
     drop_unused_opcodes,
     int32_constant,
+    model_bytes,
     opcode_index,
+    read_model,
     schema_module,
 )
 
@@ -42,22 +44,18 @@ def _custom_name(code) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
-def custom_op_names(model_bytes: bytes) -> list[str]:
+def custom_op_names(data: bytes) -> list[str]:
     """Names of the custom ops a ``.tflite`` declares."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    model = read_model(data)
     custom = schema_module().BuiltinOperator.CUSTOM
     return [_custom_name(c) for c in model.operatorCodes if builtin_code(c) == custom]
 
 
-def rewrite_custom_ops(model_bytes: bytes, source: str = "model") -> CustomOpRewrite:
+def rewrite_custom_ops(data: bytes, source: str = "model") -> CustomOpRewrite:
     """Replace every ``Convolution2DTransposeBias`` by a builtin ``TRANSPOSE_CONV`` with
     bias; other models come back unchanged."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
     schema = schema_module()
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    model = read_model(data)
     codes = {
         index
         for index, code in enumerate(model.operatorCodes)
@@ -65,7 +63,7 @@ def rewrite_custom_ops(model_bytes: bytes, source: str = "model") -> CustomOpRew
         and _custom_name(code) == TRANSPOSE_CONV_BIAS
     }
     if not codes:
-        return CustomOpRewrite(model_bytes)
+        return CustomOpRewrite(data)
     transpose_conv = opcode_index(model, schema.BuiltinOperator.TRANSPOSE_CONV, version=3)
     count = 0
     for subgraph in model.subgraphs:
@@ -99,5 +97,4 @@ def rewrite_custom_ops(model_bytes: bytes, source: str = "model") -> CustomOpRew
             op.customOptions = None
             count += 1
     drop_unused_opcodes(model, codes)
-    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    return CustomOpRewrite(data, {TRANSPOSE_CONV_BIAS: count})
+    return CustomOpRewrite(model_bytes(model), {TRANSPOSE_CONV_BIAS: count})

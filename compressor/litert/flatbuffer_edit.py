@@ -15,6 +15,20 @@ def schema_module() -> Any:
     return schema
 
 
+def read_model(data: bytes) -> Any:
+    """A ``.tflite``'s bytes as LiteRT's mutable object tree (``ModelT``)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+
+
+def model_bytes(model: Any) -> bytes:
+    """The object tree written back as ``.tflite`` bytes."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def builtin_code(code: Any) -> int:
     """An operator code's builtin operator (old files keep it in the deprecated field)."""
     return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))

@@ -23,7 +23,9 @@ from compressor.core.errors import StageError
 from compressor.litert.flatbuffer_edit import (
     builtin_code,
     drop_unused_opcodes,
+    model_bytes,
     opcode_index,
+    read_model,
     schema_module,
 )
 
@@ -168,12 +170,10 @@ def _replacement(editor: _GraphEditor, op) -> tuple[list, str | None]:
     return ops, None
 
 
-def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
+def rewrite_mirror_pads(data: bytes) -> MirrorPadRewrite:
     """Replace every ``MIRROR_PAD`` with constant paddings by slices and concatenations."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
     try:
-        model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+        model = read_model(data)
     except Exception as exc:
         raise StageError(f"mirror-pad rewrite: cannot read the .tflite flatbuffer ({exc})") from exc
     mirror_pad = schema_module().BuiltinOperator.MIRROR_PAD
@@ -181,7 +181,7 @@ def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
         i for i, code in enumerate(model.operatorCodes) if builtin_code(code) == mirror_pad
     }
     if not pad_codes:
-        return MirrorPadRewrite(model_bytes, 0, [], 0)
+        return MirrorPadRewrite(data, 0, [], 0)
     rewritten, added, skipped = 0, 0, []
     for subgraph in model.subgraphs:
         if not any(op.opcodeIndex in pad_codes for op in subgraph.operators):
@@ -202,5 +202,4 @@ def rewrite_mirror_pads(model_bytes: bytes) -> MirrorPadRewrite:
             added += len(replacement) - 1
         subgraph.operators = operators
     drop_unused_opcodes(model, pad_codes)
-    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    return MirrorPadRewrite(data, rewritten, skipped, added)
+    return MirrorPadRewrite(model_bytes(model), rewritten, skipped, added)

@@ -4,6 +4,8 @@ by its signature, and fail on a file without one."""
 
 from __future__ import annotations
 
+from compressor.litert.flatbuffer_edit import model_bytes, read_model, schema_module
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -17,13 +19,11 @@ def _tensor_name(tensor, index: int, kind: str, taken: set[str]) -> str:
     return name
 
 
-def add_default_signature(model_bytes: bytes) -> bytes | None:
-    """``model_bytes`` with a ``serving_default`` signature over the main subgraph's
+def add_default_signature(data: bytes) -> bytes | None:
+    """``data`` with a ``serving_default`` signature over the main subgraph's
     inputs and outputs (named after their tensors), or None when it has a signature."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    schema = schema_module()
+    model = read_model(data)
     if model.signatureDefs:
         return None
     subgraph = model.subgraphs[0]
@@ -40,13 +40,11 @@ def add_default_signature(model_bytes: bytes) -> bytes | None:
             maps.append(entry)
         setattr(signature, f"{kind}s", maps)
     model.signatureDefs = [signature]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return model_bytes(model)
 
 
-def strip_signatures(model_bytes: bytes) -> bytes:
-    """``model_bytes`` without SignatureDefs, as many shipped ``.tflite`` files are."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+def strip_signatures(data: bytes) -> bytes:
+    """``data`` without SignatureDefs, as many shipped ``.tflite`` files are."""
+    model = read_model(data)
     model.signatureDefs = []
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return model_bytes(model)
