@@ -15,6 +15,7 @@ os.environ["COMPRESSOR_OFFLINE"] = "1"  # nothing downloads weights during tests
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import compressor  # noqa: E402,F401  (sets the Keras 2 switch before TF loads)
+from compressor.api import hookimpl  # noqa: E402
 from compressor.engine.plugin_host import PluginHost, reset_host  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,3 +295,33 @@ def build_lambda_model(marker: Path, size: int = 32):
     model = keras.Model(inputs, keras.layers.Activation("sigmoid")(touch(x)), name="lambda_cnn")
     marker.unlink(missing_ok=True)  # building called it once
     return model
+
+
+def save_quantize_plan(path: Path, strategy: str, profile: str = "x86-cpu") -> Path:
+    """A plan at ``path``: quantize with ``strategy``, then evaluate (2 timed runs)."""
+    from compressor.planning.plan import Plan, StageSpec
+
+    stages = [
+        StageSpec(stage="quantize", strategy=strategy),
+        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
+    ]
+    Plan(profile=profile, stages=stages).save(path)
+    return path
+
+
+def run_plan(
+    model: Path, plan: Path, data: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess:
+    """`compressor run --model --plan --data --output` in this process (``invoke_cli``)."""
+    return invoke_cli("run", "--model", str(model), "--plan", str(plan), "--data", str(data),
+                      "--output", str(out), *extra)  # fmt: skip
+
+
+class StopBeforeQuantize:
+    """A plugin that interrupts a run as its quantize stage starts (what Ctrl-C raises)."""
+
+    @hookimpl
+    def on_stage_started(self, stage):
+        """Raise KeyboardInterrupt when the quantize stage starts."""
+        if stage == "quantize":
+            raise KeyboardInterrupt

@@ -176,8 +176,7 @@ def test_a_tflite_without_signature_is_quantized_by_ai_edge_quantizer(tmp_path):
     import tensorflow as tf
 
     from compressor.litert.tflite_signature import strip_signatures
-    from compressor.planning.plan import Plan, StageSpec
-    from tests.conftest import invoke_cli, write_images
+    from tests.conftest import run_plan, save_quantize_plan, write_images
 
     plain = tf.lite.TFLiteConverter.from_keras_model(build_tiny_cnn()).convert()
     bare = strip_signatures(plain)
@@ -185,16 +184,9 @@ def test_a_tflite_without_signature_is_quantized_by_ai_edge_quantizer(tmp_path):
     assert not TFLiteModel(bare).interpreter.get_signature_list()
     model = tmp_path / "bare.tflite"
     model.write_bytes(bare)
-    plan = tmp_path / "plan.yaml"
-    stages = [
-        StageSpec(stage="quantize", strategy="aeq-int8"),
-        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
-    ]
-    Plan(profile="x86-cpu", stages=stages).save(plan)
+    plan = save_quantize_plan(tmp_path / "plan.yaml", "aeq-int8")
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
-                        "--data", str(write_images(tmp_path / "images", count=4)),
-                        "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, write_images(tmp_path / "images", count=4), out)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["origin"]["added_signature"] == "serving_default"

@@ -16,21 +16,15 @@ from PIL import Image
 
 from compressor.api import Strategy, StrategyConfig, Support, hookimpl
 from compressor.core.datasets import load_image_folder
-from compressor.planning.plan import Plan, StageSpec
 from tests.conftest import (
     assert_one_line_error,
     build_tiny_cnn,
     build_tiny_generator,
     invoke_cli,
+    run_plan,
+    save_quantize_plan,
     write_images,
 )
-
-
-def _float16_plan(path, **extra):
-    Plan(profile="x86-cpu", stages=[StageSpec(stage="quantize", strategy="tflite-float16"),
-         StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2})],
-         **extra).save(path)  # fmt: skip
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,8 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     model = root / "tiny.keras"
     build_tiny_cnn().save(model)
-    return model, _float16_plan(root / "plan.yaml"), write_images(root / "images")
+    plan = save_quantize_plan(root / "plan.yaml", "tflite-float16")
+    return model, plan, write_images(root / "images")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +42,7 @@ def finished(tiny, tmp_path_factory):
     """A finished run directory (float16, no search)."""
     model, plan, images = tiny
     out = tmp_path_factory.mktemp("finished") / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
-                        "--data", str(images), "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, images, out)
     assert result.returncode == 0, result.stderr[-2000:]
     return out
 
@@ -78,8 +72,7 @@ def test_a_folder_with_a_tiny_image_a_fifo_and_four_good_files_runs(tiny, tmp_pa
     Image.new("RGB", (1, 1), (9, 9, 9)).save(data / "dot.png")
     os.mkfifo(data / "pipe.png")  # opening it would block forever
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
-                        "--data", str(str(data)), "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, data, out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "skipped 2 file(s)" in result.stdout
     skipped = json.loads((out / "report.json").read_text())["data"]["skipped"]
@@ -107,8 +100,7 @@ def test_nan_and_negative_limits_are_refused(tiny, tmp_path, flag, value, expect
 def test_zero_is_a_limit_not_unset(tiny, tmp_path):
     model, plan, images = tiny
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan), "--data", str(images),
-                        "--output", str(out), "--max-latency-ms", "0", "--strict")  # fmt: skip
+    result = run_plan(model, plan, images, out, "--max-latency-ms", "0", "--strict")
     assert result.returncode == 3, result.stderr[-2000:]  # no model runs in 0 ms
     constraints = json.loads((out / "report.json").read_text())["constraints"]
     assert constraints["max_latency_ms"] == 0 and constraints["met"] is False
@@ -209,8 +201,7 @@ def test_a_full_disk_fails_the_run_with_the_reason(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "write_bytes_atomic", full)
     model, plan, images = tiny
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
-                        "--data", str(images), "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, images, out)
     assert_one_line_error(result, "no space left", f"--resume {out}")
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "failed" and "space" in status["error"].lower()
@@ -245,11 +236,8 @@ def test_a_plugin_calling_sys_exit_fails_the_run(plugin_host, tiny, tmp_path, mo
     plugin_host.add_plugin(_ExitingPlugin(), "exiting-plugin")
     monkeypatch.setattr("compressor.engine.plugin_host._HOST", plugin_host)
     model, _, images = tiny
-    stages = [StageSpec(stage="quantize", strategy="exiting-int8"),
-              StageSpec(stage="evaluate", strategy="litert-evaluate")]  # fmt: skip
-    Plan(profile="x86-cpu", stages=stages).save(tmp_path / "plan.yaml")
+    plan = save_quantize_plan(tmp_path / "plan.yaml", "exiting-int8")
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(tmp_path / "plan.yaml"),
-                        "--data", str(images), "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, images, out)
     assert_one_line_error(result, "exiting-int8", "exiting-plugin")
     assert json.loads((out / "status.json").read_text())["state"] == "failed"

@@ -10,8 +10,13 @@ import pytest
 
 from compressor.core.errors import CompressorError
 from compressor.core.input_mapping import InputMapping, input_mapping, parse_input_range
-from compressor.planning.plan import Plan, StageSpec
-from tests.conftest import assert_one_line_error, invoke_cli, write_images
+from tests.conftest import (
+    assert_one_line_error,
+    invoke_cli,
+    run_plan,
+    save_quantize_plan,
+    write_images,
+)
 
 
 def test_a_mapping_applies_and_undoes_range_and_channel_order():
@@ -48,18 +53,11 @@ def _int8_input_range(tflite: bytes) -> tuple[float, float]:
     return scale * (-128 - zero_point), scale * (127 - zero_point)
 
 
-def _integer_plan(path):
-    Plan(profile="edgetpu", stages=[
-        StageSpec(stage="quantize", strategy="tflite-full-int8"),
-        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
-    ]).save(path)  # fmt: skip
-    return path
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ranges")
-    return root, _integer_plan(root / "plan.yaml"), write_images(root / "images", count=4)
+    plan = save_quantize_plan(root / "plan.yaml", "tflite-full-int8", "edgetpu")
+    return root, plan, write_images(root / "images", count=4)
 
 
 def test_a_minus_one_to_one_model_gets_an_input_scale_covering_it(inputs, tmp_path):
@@ -74,8 +72,7 @@ def test_a_minus_one_to_one_model_gets_an_input_scale_covering_it(inputs, tmp_pa
     ranges = {}
     for name, extra in (("default", ()), ("signed", ("--input-range", "-1,1"))):
         out = tmp_path / name
-        result = invoke_cli("run", "--model", str(tmp_path / "signed.keras"), "--plan", str(plan),
-                            "--data", str(images), "--output", str(out), *extra)  # fmt: skip
+        result = run_plan(tmp_path / "signed.keras", plan, images, out, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         ranges[name] = _int8_input_range((out / "model.tflite").read_bytes())
         report = json.loads((out / "report.json").read_text())
@@ -96,8 +93,7 @@ def test_a_rescaling_input_layer_states_the_range(inputs, tmp_path):
     x = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(x)
     keras.Model(x_in, x).save(tmp_path / "pixels.keras")
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(tmp_path / "pixels.keras"), "--plan", str(plan),
-                        "--data", str(images), "--output", str(out))  # fmt: skip
+    result = run_plan(tmp_path / "pixels.keras", plan, images, out)
     assert result.returncode == 0, result.stderr[-2000:]
     mapping = json.loads((out / "report.json").read_text())["data"]["input_mapping"]
     assert mapping["high"] == 255.0 and "to_signed" in mapping["source"]

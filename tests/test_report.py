@@ -183,21 +183,19 @@ def test_identical_outputs_render_psnr_infinity_everywhere(tmp_path):
     report.html — and `compressor report` reads the run again."""
     import tensorflow as tf
 
-    from compressor.planning.plan import Plan, StageSpec
-    from tests.conftest import build_tiny_cnn, invoke_cli, write_images
+    from tests.conftest import (
+        build_tiny_cnn,
+        invoke_cli,
+        run_plan,
+        save_quantize_plan,
+        write_images,
+    )
 
     model = tmp_path / "model.tflite"
     model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(build_tiny_cnn()).convert())
-    plan = tmp_path / "plan.yaml"
-    stages = [
-        StageSpec(stage="quantize", strategy="tflite-float32"),
-        StageSpec(stage="evaluate", strategy="litert-evaluate", params={"runs": 2}),
-    ]
-    Plan(profile="x86-cpu", stages=stages).save(plan)
+    plan = save_quantize_plan(tmp_path / "plan.yaml", "tflite-float32")
     out = tmp_path / "run"
-    result = invoke_cli("run", "--model", str(model), "--plan", str(plan),
-                        "--data", str(write_images(tmp_path / "images", count=4)),
-                        "--output", str(out))  # fmt: skip
+    result = run_plan(model, plan, write_images(tmp_path / "images", count=4), out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PSNR ∞" in result.stdout
 

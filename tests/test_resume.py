@@ -8,20 +8,12 @@ import json
 
 import pytest
 
-from compressor.api import hookimpl
 from compressor.core.errors import CompressorError
 from compressor.engine.job import SearchOptions, run_job
 from compressor.engine.resume import resume_job
 from compressor.engine.run_store import read_report
 from compressor.planning.plan import Plan, StageSpec
-from tests.conftest import invoke_cli
-
-
-class _StopBeforeQuantize:
-    @hookimpl
-    def on_stage_started(self, stage):
-        if stage == "quantize":
-            raise KeyboardInterrupt  # what Ctrl-C (or SIGTERM, via the CLI) raises
+from tests.conftest import StopBeforeQuantize, invoke_cli
 
 
 def _digest(path) -> str:
@@ -55,7 +47,7 @@ def test_an_interrupted_run_resumes_to_the_same_artifact(
     from compressor.engine.plugin_host import PluginHost
 
     stopping = PluginHost(load_entrypoints=False)
-    stopping.add_plugin(_StopBeforeQuantize(), "stopper")
+    stopping.add_plugin(StopBeforeQuantize(), "stopper")
     with pytest.raises(KeyboardInterrupt):
         run_job(stopping, None, prune_plan, tiny_cnn_path, images_dir, tmp_path / "cut",
                 options=options)  # fmt: skip

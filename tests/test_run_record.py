@@ -12,24 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from compressor.api import hookimpl
 from compressor.engine.job import SearchOptions, run_job
 from compressor.engine.plugin_host import PluginHost
 from compressor.planning.plan import Plan, StageSpec
 from tests.conftest import (
+    StopBeforeQuantize,
     assert_one_line_error,
     build_lambda_model,
     build_tiny_cnn,
     invoke_cli,
     write_images,
 )
-
-
-class _StopBeforeQuantize:
-    @hookimpl
-    def on_stage_started(self, stage):
-        if stage == "quantize":
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def interrupted(tmp_path_factory):
     )  # fmt: skip
     plan.save(root / "plan.yaml")
     host = PluginHost(load_entrypoints=False)
-    host.add_plugin(_StopBeforeQuantize(), "stopper")
+    host.add_plugin(StopBeforeQuantize(), "stopper")
     with pytest.raises(KeyboardInterrupt):
         run_job(host, None, root / "plan.yaml", model, data, root / "cut",
                 options=SearchOptions(search=False))  # fmt: skip
