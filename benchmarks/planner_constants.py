@@ -62,7 +62,7 @@ def _held_out_ssim(tflite: bytes, context: Any) -> float:
     from compressor.litert.tflite_runtime import TFLiteModel
 
     images = context.images.evaluation
-    return ssim(context.float_outputs("evaluation"), TFLiteModel(tflite).predict(images))
+    return ssim(context.float_outputs("evaluation").first, TFLiteModel(tflite).predict(images))
 
 
 def _loss(tflite: bytes, context: Any) -> float:

@@ -25,7 +25,9 @@ from compressor.core.context import RunContext
 from compressor.core.datasets import ImageSet
 from compressor.core.errors import CompressorError, PluginError, StageError
 from compressor.core.finetune import fine_tune_on_float, self_distill
+from compressor.core.metrics import Metric, MetricRegistry
 from compressor.core.model_info import LayerInfo, ModelInfo, model_info_from_keras
+from compressor.core.outputs import ModelOutputs
 from compressor.core.profiles import HardwareProfile, ProfileRegistry
 from compressor.core.strategy import (
     REQUIRED_STAGES,
@@ -50,7 +52,10 @@ __all__ = [
     "HardwareProfile",
     "ImageSet",
     "LayerInfo",
+    "Metric",
+    "MetricRegistry",
     "ModelInfo",
+    "ModelOutputs",
     "PipelineView",
     "PluginError",
     "ProfileRegistry",

@@ -79,7 +79,7 @@ def test_channel_prune_strategy_shrinks_macs_and_fine_tuning_recovers_outputs(
     )
     context = make_context(tmp_path, model, images_dir, "x86-cpu")
     strategy = host.strategies.get("prune-channels")
-    reference = context.float_outputs("evaluation")
+    reference = context.float_outputs("evaluation").first
 
     untuned = strategy.apply(
         Artifact(keras_model=model), context, strategy.Config(keep=0.5, fine_tune_steps=0)

@@ -149,7 +149,7 @@ def test_plan_rewrites_an_unsupported_activation_and_the_result_is_fully_delegat
         context,
         config.model_copy(update={"fine_tune_steps": 0, "swaps": {"elu": "relu"}}),
     )
-    held_out, reference = context.images.evaluation, context.float_outputs("evaluation")
+    held_out, reference = context.images.evaluation, context.float_outputs("evaluation").first
     tuned_psnr = psnr_db(reference, swapped.keras_model.predict(held_out, verbose=0))
     bare_psnr = psnr_db(reference, bare.keras_model.predict(held_out, verbose=0))
     assert tuned_psnr > bare_psnr + 1.0, (tuned_psnr, bare_psnr)

@@ -102,10 +102,12 @@ def test_the_search_catches_wiped_scores_and_ships_a_detector_that_keeps_them(tm
 
 
 def test_a_split_without_detections_is_warned_about():
-    from compressor.core.detection import uninformative_split
+    from compressor.core.metrics import builtin_judge
 
-    nothing = np.zeros((1, 4 + CLASSES, 64))
+    nothing = np.zeros((2, 4 + CLASSES, 64), np.float32)
     metrics = compare_outputs(nothing, nothing)
     assert metrics["detection_f1"] == 1.0 and metrics["images_with_detections"] == 0
-    assert "detects nothing" in uninformative_split(metrics)
-    assert uninformative_split({"ssim": 0.99}) is None
+    (warning,) = builtin_judge().judge(nothing, nothing).warnings()
+    assert "detects nothing" in warning
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype(np.float32)
+    assert builtin_judge().judge(images, images).warnings() == []

@@ -88,7 +88,7 @@ def test_student_trains_on_crops_and_is_returned_at_full_size(host, tmp_path, im
     # Fidelity recovered on held-out images (never trained on): the distilled student
     # matches the teacher far better than the same student before distillation.
     assert context.images.held_out
-    held_out, reference = context.images.evaluation, context.float_outputs("evaluation")
+    held_out, reference = context.images.evaluation, context.float_outputs("evaluation").first
     before = strategy.apply(
         Artifact(keras_model=teacher), context, config.model_copy(update={"steps": 1})
     )
@@ -136,7 +136,7 @@ def test_cut_student_starts_from_the_teacher_and_learns_its_features(host, tmp_p
     weakest = int(np.argmin(contributions)) + 1
     assert weakest not in cut.facts["kept_blocks"] and len(cut.facts["kept_blocks"]) == 2
     assert model_info_from_keras(cut.keras_model).macs < 0.5 * context.original_model_info.macs
-    images, reference = context.images.evaluation, context.float_outputs("evaluation")
+    images, reference = context.images.evaluation, context.float_outputs("evaluation").first
     fresh = build_generator(
         GeneratorConfig(width=0.125, residual_blocks=2, norm="instance", input_size=32), seed=1
     )
@@ -163,7 +163,7 @@ def test_cut_student_with_a_full_trunk_keeps_more_of_the_teacher(host, tmp_path,
     teacher = build_default_model(32)  # trained: a random teacher has no trunk to keep
     context = make_context(tmp_path, teacher, images_dir)
     strategy = host.strategies.get("cut-student")
-    images, reference = context.images.evaluation, context.float_outputs("evaluation")
+    images, reference = context.images.evaluation, context.float_outputs("evaluation").first
     scores, students = {}, {}
     for trunk in (0.5, 1.0):
         config = strategy.Config(keep=0.5, trunk_keep=trunk, residual_blocks=2, steps=0)
@@ -187,7 +187,7 @@ def test_cut_student_ssim_term_brings_the_student_closer_in_ssim(tmp_path, image
     config = GeneratorConfig(width=0.25, residual_blocks=3, norm="instance", input_size=32)
     teacher = build_generator(config, seed=0)
     context = make_context(tmp_path, teacher, images_dir)
-    images, reference = context.images.evaluation, context.float_outputs("evaluation")
+    images, reference = context.images.evaluation, context.float_outputs("evaluation").first
     scores = {}
     for weight in (0.0, 3.0):
         student, cut = cut_student(teacher, config, 0.5, 2, context.images.train, 0, 5)

@@ -13,7 +13,7 @@ from tests.conftest import build_sensitive_cnn, make_context
 
 def _held_out_ssim(context, model: bytes) -> float:
     images = context.images.evaluation
-    return ssim(context.float_outputs("evaluation"), TFLiteModel(model).predict(images))
+    return ssim(context.float_outputs("evaluation").first, TFLiteModel(model).predict(images))
 
 
 def test_loop_keeps_the_one_sensitive_op_float_and_meets_the_floor(host, tmp_path, images_dir):

@@ -48,3 +48,18 @@ def check_size(flag: str, value: int | None) -> None:
 
     if value is not None and value < 1:
         raise CompressorError(f"{flag} {value}: expected a size of at least 1 pixel")
+
+
+TASKS = typer.Option(
+    None,
+    "--task",
+    help="How an output is judged: image, classification, detection, segmentation, "
+    "landmarks, embedding or regression; OUTPUT=TASK for one output (repeatable). "
+    "Default: guessed from each output's name and values (the report says why).",
+)
+METRICS = typer.Option(
+    None,
+    "--metric",
+    help="A registered metric (see `compressor plugins`) for every output, or OUTPUT=NAME "
+    "for one (repeatable); it replaces the task's default metric.",
+)

@@ -1,4 +1,5 @@
-"""`compressor plugins`: every plugin, its distribution and the strategies it registers."""
+"""`compressor plugins`: every plugin, its distribution, and the strategies and fidelity
+metrics it registers."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ def plugins() -> None:
     host = get_host()
     registry = host.strategies
     _ = host.profiles  # registration errors from profile hooks show up too
+    metrics = host.metrics
     by_plugin: dict[str, list[str]] = {}
     for entry in registry.entries():
         by_plugin.setdefault(entry.plugin, []).append(
             f"{entry.strategy.name} [dim]({entry.strategy.stage})[/dim]"
         )
+    for metric in metrics:
+        by_plugin.setdefault(metrics.plugin_of(metric.name), []).append(
+            f"{metric.name} [dim](metric: {metric.task})[/dim]"
+        )
     table = Table(title="Plugins", title_justify="left")
-    for column in ("plugin", "distribution", "strategies (stage)", "status"):
+    for column in ("plugin", "distribution", "strategies (stage), metrics (task)", "status"):
         table.add_column(column, overflow="fold")
     for record in host.records:
         kind = " (built-in)" if record.builtin else ""
@@ -48,3 +54,11 @@ def plugins() -> None:
             params or "—",
         )
     console.print(detail)
+    table = Table(title="Fidelity metrics (--metric NAME)", title_justify="left")
+    for column in ("metric", "task", "primary score", "plugin", "what it measures"):
+        table.add_column(column, overflow="fold")
+    for metric in metrics:
+        table.add_row(
+            metric.name, metric.task, metric.primary, metrics.plugin_of(metric.name), metric.summary
+        )
+    console.print(table)

@@ -100,6 +100,38 @@ def fidelity_text(fidelity: dict[str, float] | None) -> str:
     return ", ".join(parts)
 
 
+def worst_output_text(fidelity: dict[str, float] | None, output: str | None, count: int) -> str:
+    """``fidelity_text``, naming the worst output when the model has several."""
+    text = fidelity_text(fidelity)
+    return f"{output}: {text}" if output and count > 1 and fidelity else text
+
+
+def outputs_table(report: Report) -> Table | None:
+    """Each output's task (and why), metric and score, baseline and result."""
+    result, baseline = report.result, report.baseline
+    if not result.fidelity_outputs:
+        return None
+    table = Table(title="Fidelity by output (the worst one is the model's)", title_justify="left")
+    for column in ("output", "task", "why", "metric", "baseline", "result"):
+        table.add_column(column, overflow="fold")
+    base = baseline.fidelity_outputs or {}
+    for name, judged in result.fidelity_outputs.items():
+        before = base.get(name)
+        worst = name == result.fidelity_output and len(result.fidelity_outputs) > 1
+        table.add_row(
+            name,
+            judged.task,
+            judged.task_reason,
+            judged.metric,
+            fidelity_text({judged.primary: before.scores[judged.primary]})
+            if before and judged.primary in before.scores
+            else "—",
+            fidelity_text({judged.primary: judged.scores[judged.primary]}),
+            style="bold" if worst else "",
+        )
+    return table
+
+
 def report_tables(report: Report) -> list[Table]:
     """The tables `run` and `report` print for one run."""
     stages = Table(title=f"Stages — profile {report.profile.name}", title_justify="left")
@@ -181,14 +213,18 @@ def report_tables(report: Report) -> list[Table]:
     how = f"measured, {result.fidelity_images} {split} images"
     if result.fidelity_arithmetic and result.fidelity_host_float32 is not None:
         how += f"; {result.fidelity_arithmetic}"
+    count = len(result.fidelity_outputs or {})
     results.add_row(
         "fidelity vs float model",
-        fidelity_text(baseline.fidelity),
-        fidelity_text(result.fidelity),
+        worst_output_text(baseline.fidelity, baseline.fidelity_output, count),
+        worst_output_text(result.fidelity, result.fidelity_output, count),
         "",
         how,
     )
     tables = [stages, results]
+    by_output = outputs_table(report)
+    if by_output is not None:
+        tables.append(by_output)
     if report.search:
         tables.append(candidates_table(report.search))
     return tables
@@ -218,7 +254,11 @@ def candidates_table(search: dict[str, Any]) -> Table:
             mb(measured.get("size_bytes")),
             mb(measured.get("gzip_bytes")),
             ms(candidate.get("objective_latency_ms")),
-            fidelity_text(measured.get("fidelity")),
+            worst_output_text(
+                measured.get("fidelity"),
+                measured.get("fidelity_output"),
+                len(measured.get("fidelity_outputs") or {}),
+            ),
             candidate["status"],
             style=style,
         )

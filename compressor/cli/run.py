@@ -51,12 +51,15 @@ def run(
     fixed_input: list[str] = options.FIXED_INPUTS,
     input_range: str = options.INPUT_RANGE,
     bgr: bool = options.BGR,
+    task: list[str] = options.TASKS,
+    metric: list[str] = options.METRICS,
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
     min_fidelity: float = typer.Option(
         None,
         "--min-fidelity",
-        help="Fidelity floor on held-out images, 0..1: SSIM (images), top-1 agreement "
-        "(classifiers), detection F1 (detectors) or output match; 0 sets no floor. "
+        help="Fidelity floor on held-out images, 0..1, for the worst output's task score: "
+        "SSIM (images), top-1 agreement (classifiers), detection F1, mask mIoU, 1 − landmark "
+        "NME, embedding cosine or output match; 0 sets no floor. "
         "Default: the plan's or profile's budget, else 0.99.",
     ),
     max_latency_ms: float = typer.Option(
@@ -96,7 +99,7 @@ def run(
             for name, value in (("--profile", profile), ("--plan", plan), ("--model", model),
                                 ("--data", data), ("--output", output), ("--input", fixed_input),
                                 ("--trust-model", trust_model), ("--input-range", input_range),
-                                ("--bgr", bgr))
+                                ("--bgr", bgr), ("--task", task), ("--metric", metric))
             if value
         ]  # fmt: skip
         if given:
@@ -181,6 +184,8 @@ def run(
                     trust_model=trust_model,
                     input_range=input_range,
                     bgr=bgr,
+                    tasks=task,
+                    metrics=metric,
                 )
         except ConstraintsMissed as missed:
             run_dir, report, failure = missed.run_dir, missed.report, missed

@@ -124,10 +124,27 @@ def resolve_constraints(*layers: tuple[str, Budgets | None]) -> Constraints:
     return Constraints(**values, sources=tuple(sources.items()))
 
 
-def primary_fidelity(metrics: dict[str, float]) -> tuple[str, float | None]:
-    """The task's own fidelity measure from ``compare_outputs`` metrics: SSIM (images),
-    top-1 agreement (classifiers), detection F1 (detectors), else ``output_match``."""
-    for key in ("ssim", "top1_agreement", "detection_f1", "output_match"):
-        if key in metrics:
-            return key, float(metrics[key])
+# Primary scores of the built-in metrics, for scores written without their key.
+PRIMARY_SCORES = (
+    "ssim",
+    "top1_agreement",
+    "detection_f1",
+    "mask_miou",
+    "landmark_score",
+    "embedding_cosine",
+    "output_match",
+)
+
+
+def primary_fidelity(metrics: dict[str, float], key: str | None = None) -> tuple[str, float | None]:
+    """The task's own fidelity measure among ``metrics``: ``key`` when given (a
+    measurement's ``fidelity_metric``), else the first built-in primary score present."""
+    for name in (key,) if key else PRIMARY_SCORES:
+        if name in metrics:
+            return name, float(metrics[name])
     return "", None
+
+
+def measured_fidelity(numbers: dict[str, Any]) -> tuple[str, float | None]:
+    """(metric, value) of a measurement: the worst output's primary score."""
+    return primary_fidelity(numbers.get("fidelity") or {}, numbers.get("fidelity_metric"))

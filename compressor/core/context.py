@@ -12,13 +12,28 @@ import numpy as np
 from compressor.core.artifact import is_frozen_graph
 from compressor.core.datasets import ImageSet
 from compressor.core.errors import CompressorError
+from compressor.core.metrics import FidelityJudge, Judgement, builtin_judge
 from compressor.core.model_info import ModelInfo
+from compressor.core.outputs import ModelOutputs
 from compressor.core.profiles import HardwareProfile
 
 ProgressCallback = Callable[[str, float], None]
 
 
 SAMPLE_IMAGES = 4  # images shown before/after in report.html
+
+
+def predict_outputs(model: Any, images: np.ndarray) -> ModelOutputs:
+    """Named outputs of a Keras model or a ``FrozenGraph`` on ``images``."""
+    if hasattr(model, "predict_outputs"):
+        return model.predict_outputs(images)
+    return ModelOutputs.from_keras(model, model.predict(images, batch_size=8, verbose=0))
+
+
+def output_names(model: Any) -> list[str]:
+    """Names of a Keras model's or a ``FrozenGraph``'s outputs, in its order."""
+    names = getattr(model, "output_names", None)
+    return list(names) if names else ["output"]
 
 
 def _ignore_progress(message: str, fraction: float) -> None:
@@ -40,7 +55,7 @@ class RunContext:
     progress: ProgressCallback = _ignore_progress
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    _float_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    _float_outputs: dict[str, ModelOutputs] = field(default_factory=dict)
     _float_tflite: dict[str, bytes] = field(default_factory=dict)
     original_model_info: ModelInfo | None = None
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # for report.html
@@ -50,13 +65,15 @@ class RunContext:
     float_converter: Callable[[Any], bytes] | None = None
     # Custom Keras objects registered by plugins (to clone or quantize custom layers).
     keras_objects: dict[str, Any] = field(default_factory=dict)
+    # Scores every output by its task (plugins' metrics, --task/--metric choices).
+    fidelity_judge: FidelityJudge = field(default_factory=builtin_judge)
 
     def __post_init__(self) -> None:
         # model_info follows architecture rewrites (distillation); the baseline keeps this.
         if self.original_model_info is None:
             self.original_model_info = self.model_info
 
-    def float_outputs(self, which: str) -> np.ndarray:
+    def float_outputs(self, which: str) -> ModelOutputs:
         """Outputs of the float model on the ``train``, ``calibration`` (whole calibration
         images), ``choice`` (the images choices are made on: the selection split, or the
         calibration images without one) or ``evaluation`` (held-out) images (cached)."""
@@ -67,10 +84,12 @@ class RunContext:
                 "choice": self.images.choice,
                 "evaluation": self.images.evaluation,
             }[which]
-            self._float_outputs[which] = np.asarray(
-                self.float_model.predict(images, batch_size=8, verbose=0), dtype=np.float32
-            )
+            self._float_outputs[which] = predict_outputs(self.float_model, images)
         return self._float_outputs[which]
+
+    def judge(self, reference: ModelOutputs, outputs: ModelOutputs) -> Judgement:
+        """Every output of a compressed model scored against the float model's."""
+        return self.fidelity_judge.judge(reference, outputs)
 
     def float_tflite(self) -> bytes:
         """The float model as a float32 ``.tflite`` (the baseline), converted once."""

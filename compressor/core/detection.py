@@ -124,13 +124,9 @@ def detection_agreement(reference: np.ndarray, test: np.ndarray, layout: str) ->
     }
 
 
-def uninformative_split(fidelity: dict[str, float]) -> str | None:
-    """A warning when the held-out images gave the float detector nothing to detect (the
-    fidelity then cannot tell a wrecked model from a good one); None otherwise."""
-    if "detection_f1" not in fidelity or fidelity.get("images_with_detections", 1) > 0:
-        return None
-    return (
-        "the float model detects nothing on the held-out images (score >= "
-        f"{SCORE_THRESHOLD}): detection fidelity cannot tell the models apart; add images "
-        "with the objects it detects"
-    )
+def yolo_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    """``detection_agreement`` of a YOLO-style head, its layout read from the shape."""
+    layout = yolo_layout(reference.shape)
+    if layout is None:
+        raise ValueError(f"shape {reference.shape[1:]} is not a YOLO-style head")
+    return detection_agreement(reference, test, layout)

@@ -11,7 +11,7 @@ import numpy as np
 def self_distill(
     model: Any,
     inputs: np.ndarray,
-    targets: np.ndarray,
+    targets: np.ndarray | list[np.ndarray],
     steps: int,
     batch_size: int,
     learning_rate: float,
@@ -22,12 +22,19 @@ def self_distill(
     """Train ``model`` for ``steps`` batches to reproduce ``targets`` (MSE); return losses.
 
     Used after pruning and for QAT: no labels needed, the float model is the teacher.
+    A multi-output model gets one target per output (a list in its output order); each
+    output's MSE is divided by its target's variance, so a head in pixels does not drown
+    a head of probabilities.
     """
     import tensorflow as tf
     import tf_keras as keras
 
     if steps <= 0:
         return []
+    loss_weights = None
+    if isinstance(targets, list):
+        loss_weights = [1.0 / max(float(np.var(t)), 1e-8) for t in targets]
+        targets = tuple(targets)
     dataset = (
         tf.data.Dataset.from_tensor_slices((inputs, targets))
         .shuffle(len(inputs), seed=seed)
@@ -42,7 +49,9 @@ def self_distill(
             if progress:
                 progress(f"step {batch + 1}/{steps} loss {losses[-1]:.5f}", (batch + 1) / steps)
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="mse", loss_weights=loss_weights
+    )
     model.fit(
         dataset,
         epochs=1,
@@ -67,7 +76,7 @@ def fine_tune_on_float(
     return self_distill(
         model,
         context.images.train,
-        context.float_outputs("train"),
+        context.float_outputs("train").keras_targets(),
         steps=config.fine_tune_steps,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,

@@ -16,18 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.constraints import Budgets, Constraints, primary_fidelity, resolve_constraints
-from compressor.core.context import ProgressCallback, RunContext
+from compressor.core.constraints import (
+    Budgets,
+    Constraints,
+    measured_fidelity,
+    resolve_constraints,
+)
+from compressor.core.context import ProgressCallback, RunContext, output_names
 from compressor.core.datasets import (
     IMAGE_SUFFIXES,
     ImageSet,
     load_builtin_samples,
     load_image_folder,
 )
-from compressor.core.detection import uninformative_split
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError, error_line
 from compressor.core.files import write_text_atomic
 from compressor.core.input_mapping import input_mapping, parse_input_range
+from compressor.core.metrics import FidelityJudge, parse_assignments
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
 from compressor.engine.plugin_host import PluginHost
@@ -319,11 +324,15 @@ def run_job(
     trust_model: bool = False,
     input_range: str | None = None,
     bgr: bool = False,
+    tasks: list[str] | None = None,
+    metrics: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
 
     Photos become model inputs by ``input_range`` ("LO,HI") and ``bgr`` when given, else
     by what the model states (a Keras ``Rescaling`` input layer), else RGB in [0, 1].
+    ``tasks``/``metrics`` (``--task``, ``--metric``: ``NAME`` or ``OUTPUT=NAME``) say how
+    outputs are judged; otherwise each output's task is guessed from its values.
 
     With a planner-made plan (no ``--plan``) the planner's shortlist is built and measured
     against the constraints first, and the best measured candidate runs. Code the model
@@ -331,6 +340,11 @@ def run_job(
     options = options or SearchOptions()
     if input_range is not None:
         parse_input_range(input_range)  # a bad range fails before a model is loaded
+    judging = {
+        "tasks": parse_assignments(tasks or [], "--task"),
+        "metrics": parse_assignments(metrics or [], "--metric"),
+    }
+    judge = host.fidelity_judge(**judging)  # unknown tasks or metrics fail here
     user_plan = load_plan(plan_path) if plan_path is not None else None
     if profile_name is None:
         if user_plan is None:
@@ -351,6 +365,7 @@ def run_job(
     loaded = load_model(model_path, host, input_size, fixed_inputs, chooser, trust_model)
     if "input_size_choice" in loaded.origin:
         input_size = loaded.origin["input_size_choice"]["size"]  # a resume re-uses it
+    judge.check_outputs(output_names(loaded.model))
     from compressor.ingest.keras_io import input_mapping_from_keras
 
     mapping = input_mapping(input_range, bgr, input_mapping_from_keras(loaded.model))
@@ -377,11 +392,12 @@ def run_job(
             "search_budget_seconds": options.budget_seconds,
             "trust_model": trust_model,
             "input_mapping": mapping.to_dict(),
+            "judging": judging,
             "inputs": inputs,
         }
         write_json_atomic(run_dir / JOB_FILE, job)
         context = _new_context(
-            host, profile, run_dir, loaded, images, plan, seed, progress, constraints
+            host, profile, run_dir, loaded, images, plan, seed, progress, constraints, judge
         )
         searching = job["search"]
         try:
@@ -465,9 +481,11 @@ def _new_context(
     seed: int,
     progress: ProgressCallback | None,
     constraints: Constraints,
+    judge: FidelityJudge,
 ) -> RunContext:
     """The context a run's stages share, around the loaded float model."""
     context = host.run_context(
+        fidelity_judge=judge,
         profile=profile,
         run_dir=run_dir,
         float_model=loaded.model,
@@ -547,9 +565,7 @@ def _execute(
             notices.append(
                 "the model was loaded with --trust-model: code its file carries was allowed to run"
             )
-        uninformative = uninformative_split(context.results["result"].get("fidelity") or {})
-        if uninformative:
-            notices.append(uninformative)
+        notices.extend(context.results["result"].get("fidelity_warnings") or [])
         report = build_report(context, records, loaded.source, [*host.warnings, *notices])
         report["model"]["origin"] = loaded.origin
         report["constraints"] = _constraint_check(constraints, report, context)
@@ -585,7 +601,7 @@ def _constraint_check(
 ) -> dict[str, Any]:
     """The shipped result against the constraints, as measured by the evaluate stage."""
     result = report["result"]
-    metric, fidelity = primary_fidelity(result["fidelity"])
+    metric, fidelity = measured_fidelity(result)
     host_target = context.profile.runs_on_this_host()
     latency = result["host_latency_ms"] if host_target else result.get("estimated_latency_ms")
     misses = constraints.misses(fidelity, latency, result["size_bytes"], result["gzip_bytes"])

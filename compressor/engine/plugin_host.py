@@ -23,6 +23,7 @@ from compressor import __version__
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError
 from compressor.core.keras_objects import KerasObjectRegistry
+from compressor.core.metrics import FidelityJudge, MetricRegistry
 from compressor.core.profiles import ProfileRegistry
 from compressor.core.strategy import StrategyRegistry
 from compressor.plugins import PROJECT_NAME, hookspecs
@@ -43,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.mixed_precision",
     "compressor.strategies.aeq_quantize",
     "compressor.strategies.evaluate",
+    "compressor.strategies.metrics",
 )
 BLOCK_ENV = "COMPRESSOR_BLOCK_PLUGINS"
 TRACE_ENV = "COMPRESSOR_TRACE_HOOKS"
@@ -101,6 +103,7 @@ class PluginHost:
         self._strategies: StrategyRegistry | None = None
         self._profiles: ProfileRegistry | None = None
         self._keras_objects: KerasObjectRegistry | None = None
+        self._metrics: MetricRegistry | None = None
         blocked = _blocked_names()
         for name in blocked:
             self.pm.set_blocked(name)
@@ -256,13 +259,29 @@ class PluginHost:
             self._call_registration("register_keras_objects", self._keras_objects)
         return self._keras_objects.as_dict()
 
+    @property
+    def metrics(self) -> MetricRegistry:
+        """All registered fidelity metrics (built on first use)."""
+        if self._metrics is None:
+            self._metrics = MetricRegistry()
+            self._call_registration("register_metrics", self._metrics)
+        return self._metrics
+
+    def fidelity_judge(
+        self, tasks: dict[str, str] | None = None, metrics: dict[str, str] | None = None
+    ) -> FidelityJudge:
+        """A judge over this host's metrics with the run's ``--task``/``--metric`` choices."""
+        return FidelityJudge(self.metrics, tasks, metrics)
+
     def run_context(self, **fields: Any) -> RunContext:
-        """A ``RunContext`` wired to this host: LiteRT's float32 converter and the custom
-        Keras objects its plugins registered (``fields`` are RunContext's own)."""
+        """A ``RunContext`` wired to this host: LiteRT's float32 converter, the custom
+        Keras objects and the metrics its plugins registered (``fields`` are RunContext's
+        own)."""
         from compressor.litert.conversion import convert_float32
 
         fields.setdefault("float_converter", convert_float32)
         fields.setdefault("keras_objects", self.keras_objects())
+        fields.setdefault("fidelity_judge", self.fidelity_judge())
         return RunContext(**fields)
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:

@@ -111,6 +111,7 @@ def _resume_locked(
     trust = bool(job.get("trust_model"))
     loaded = load_model(model_path, host, job["input_size"], fixed, trust_model=trust)
     mapping = InputMapping.from_dict(job.get("input_mapping"))
+    judge = host.fidelity_judge(**(job.get("judging") or {}))
     images = load_images(data, loaded.info.input_image_shape, job["seed"]).mapped(mapping)
     options = SearchOptions(
         budgets=Budgets(**job["budgets"]),
@@ -119,7 +120,9 @@ def _resume_locked(
     )
     plan_path = run_dir / PLAN_FILE
     if not plan_path.is_file():
-        return _resume_search(host, run_dir, job, loaded, images, options, progress, on_event, note)
+        return _resume_search(
+            host, run_dir, job, loaded, images, options, progress, on_event, note, judge
+        )
 
     if job.get("plan_sha256") != sha256_file(plan_path):
         raise CompressorError(
@@ -134,7 +137,7 @@ def _resume_locked(
     )
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, str(run_dir))
     context = _new_context(
-        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
+        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints, judge
     )
     if note:
         context.note(note)
@@ -156,6 +159,7 @@ def _resume_search(
     progress: ProgressCallback | None,
     on_event: Callable[..., None] | None,
     note: str | None,
+    judge: Any,
 ) -> tuple[Path, dict[str, Any]]:
     """The run stopped before its plan was chosen: plan again (the planner is
     deterministic) and continue the search from the candidates already recorded."""
@@ -171,7 +175,7 @@ def _resume_search(
     plan = to_plan(planning, job["model"])
     steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, "planner")
     context = _new_context(
-        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints
+        host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints, judge
     )
     if note:
         context.note(note)

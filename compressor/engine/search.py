@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from compressor.core.artifact import Artifact
-from compressor.core.constraints import Constraints, Miss, primary_fidelity
+from compressor.core.constraints import Constraints, Miss, measured_fidelity
 from compressor.core.context import RunContext
 from compressor.core.errors import CompressorError
 from compressor.core.strategy import Strategy, StrategyConfig
@@ -105,6 +105,9 @@ class MeasuredCandidate:
                     "gzip_bytes",
                     "host_latency_ms",
                     "fidelity",
+                    "fidelity_metric",
+                    "fidelity_output",
+                    "fidelity_outputs",
                     "op_coverage",
                 )
                 if key in numbers
@@ -293,7 +296,7 @@ def measure_candidate(
     numbers["op_coverage"] = coverage.to_dict()
     candidate.numbers = numbers
     candidate.artifact = artifact
-    candidate.fidelity_metric, candidate.fidelity = primary_fidelity(numbers["fidelity"])
+    candidate.fidelity_metric, candidate.fidelity = measured_fidelity(numbers)
     candidate.latency_ms = _objective_latency(numbers, context)
     candidate.seconds = time.perf_counter() - start
     check_constraints(candidate, constraints)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from compressor.core.artifact import Artifact
-from compressor.core.context import SAMPLE_IMAGES, RunContext
-from compressor.core.fidelity import compare_outputs
+from compressor.core.context import SAMPLE_IMAGES, RunContext, predict_outputs
 from compressor.planning.cost_model import estimate_latency_ms, estimate_size_bytes
 
 
@@ -33,17 +30,19 @@ def stage_snapshot(artifact: Artifact, context: RunContext) -> dict[str, Any]:
     if flatbuffer is not None:
         from compressor.litert.tflite_runtime import TFLiteModel
 
-        outputs = TFLiteModel(flatbuffer).predict(images)
+        outputs = TFLiteModel(flatbuffer).predict_outputs(images)
         measured["size_bytes"] = len(flatbuffer)
         measured["gzip_bytes"] = gzip_size(flatbuffer)
     else:
-        outputs = np.asarray(artifact.keras_model.predict(images, verbose=0), dtype=np.float32)
+        outputs = predict_outputs(artifact.keras_model, images)
         estimated["size_bytes"] = estimate_size_bytes(context.model_info, "float32")
     if context.profile.runs(precision):
         estimated["latency_ms"] = round(
             estimate_latency_ms(context.profile, context.model_info, precision), 3
         )
-    measured["fidelity"] = compare_outputs(reference, outputs)
+    judgement = context.judge(reference, outputs)
+    measured["fidelity"] = judgement.worst.scores
+    measured["fidelity_metric"] = judgement.worst.primary
     measured["fidelity_images"] = int(len(images))
     return {
         "precision": precision,

@@ -183,15 +183,13 @@ def load_user_model(path: Path, custom_objects: dict[str, Any], trust: bool = Fa
 
 
 def require_image_model(model: Any, source: str) -> tuple[int, int, int]:
-    """Check the model takes one static image input and gives one output (checked before
-    a run directory exists); return (height, width, channels)."""
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1 or isinstance(getattr(model, "output", None), dict):
-        kind = "dict" if isinstance(getattr(model, "output", None), dict) else "list"
+    """Check the model takes one static image input (checked before a run directory
+    exists); return (height, width, channels). Any number of outputs is fine: each is
+    judged by its task."""
+    if isinstance(getattr(model, "output", None), dict):
         raise ModelError(
-            f"model {source} has {len(outputs)} outputs (a {kind} of tensors)",
-            "compressor compresses models with one output tensor: export the head you "
-            "deploy as its own model",
+            f"model {source} returns a dict of outputs",
+            "re-export it returning a list (each output keeps its layer's name)",
         )
     if len(model.inputs) != 1:
         raise ModelError(

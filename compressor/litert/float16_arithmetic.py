@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from compressor.core.errors import error_line
+from compressor.core.outputs import ModelOutputs
 
 FLOAT16_METHOD = "float16 emulated: the Keras model re-built with float16 layer dtypes on host"
 
@@ -31,19 +32,22 @@ def float16_twin(model: Any) -> Any:
     return twin
 
 
-def float16_outputs(model: Any, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+def float16_outputs(model: Any, images: np.ndarray, batch_size: int = 8) -> ModelOutputs:
     """Outputs of ``model`` on ``images`` computed in float16, as float32 (inf/nan kept)."""
     import tensorflow as tf
 
     twin = float16_twin(model)
-    outputs = []
+    batches = []
     for start in range(0, len(images), batch_size):
         batch = tf.constant(images[start : start + batch_size], tf.float16)
-        outputs.append(np.asarray(twin(batch, training=False), dtype=np.float32))
-    return np.concatenate(outputs)
+        result = twin(batch, training=False)
+        values = result if isinstance(result, list | tuple) else [result]
+        batches.append([np.asarray(v, dtype=np.float32) for v in values])
+    merged = [np.concatenate(parts) for parts in zip(*batches, strict=True)]
+    return ModelOutputs.from_keras(model, merged if len(merged) > 1 else merged[0])
 
 
-def emulated_outputs(model: Any, images: np.ndarray) -> tuple[np.ndarray | None, str]:
+def emulated_outputs(model: Any, images: np.ndarray) -> tuple[ModelOutputs | None, str]:
     """(float16 outputs, how they were computed), or (None, why not) when ``model`` is not
     a Keras model that can be re-built in float16."""
     if model is None or not hasattr(model, "get_config"):

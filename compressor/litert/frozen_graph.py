@@ -27,6 +27,7 @@ from compressor.core.model_info import (  # noqa: F401  (re-exported: the graph'
     ModelInfo,
     TensorSpec,
 )
+from compressor.core.outputs import ModelOutputs
 
 # TFLite builtin op -> the op kind the cost model and the planner reason about.
 _KIND_BY_OP = {
@@ -80,10 +81,21 @@ class FrozenGraph:
     rewritten_ops: dict[str, int] = field(default_factory=dict)  # custom op -> ops replaced
 
     def predict(self, images: np.ndarray, batch_size: int = 8, verbose: int = 0) -> np.ndarray:
-        """Float outputs on ``images`` (Keras-like, so the run treats both alike)."""
+        """The first float output on ``images`` (Keras-like, so the run treats both alike)."""
+        return self.predict_outputs(images).first
+
+    @property
+    def output_names(self) -> list[str]:
+        """The graph's output names (SignatureDef order)."""
         from compressor.litert.tflite_runtime import TFLiteModel
 
-        return TFLiteModel(self.tflite).predict(images)
+        return list(TFLiteModel(self.tflite).output_names)
+
+    def predict_outputs(self, images: np.ndarray) -> ModelOutputs:
+        """Every float output on ``images``, named as the graph's signature names them."""
+        from compressor.litert.tflite_runtime import TFLiteModel
+
+        return TFLiteModel(self.tflite).predict_outputs(images)
 
 
 def is_saved_model_dir(path: Path) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from compressor.core.context import RunContext
-from compressor.core.fidelity import compare_outputs
+from compressor.core.outputs import ModelOutputs
 from compressor.planning.cost_model import estimate_latency_ms
 
 
@@ -51,7 +51,7 @@ def measure_tflite(
     model: bytes,
     context: RunContext,
     precision: str,
-    reference: np.ndarray,
+    reference: ModelOutputs,
     images: np.ndarray,
     info: Any,
     runs: int = 20,
@@ -59,9 +59,9 @@ def measure_tflite(
     latency: Any = None,
     split: str | None = None,
     source_model: Any = None,
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[dict[str, Any], ModelOutputs]:
     """All numbers of one ``.tflite`` and its outputs on ``images`` (the held-out split
-    unless ``split`` names another).
+    unless ``split`` names another), named and ordered as ``reference``.
 
     ``latency`` (``LatencyStats``) is used when the caller timed the model already, e.g.
     interleaved with the baseline. On a target that computes floats in float16, a float
@@ -72,11 +72,13 @@ def measure_tflite(
     threads = context.profile.threads
     if latency is None:
         latency = measure_latency(model, images[0], threads, runs, warmup)
-    outputs = TFLiteModel(model, threads).predict(images)
+    outputs = TFLiteModel(model, threads).predict_outputs(images).aligned_to(reference)
     method, emulated = _arithmetic(context, precision, source_model, images)
-    host_fidelity = compare_outputs(reference, outputs)
+    host_judgement = context.judge(reference, outputs)
+    judgement = host_judgement
     if emulated is not None:
-        outputs = emulated
+        outputs = emulated.aligned_to(reference)
+        judgement = context.judge(reference, emulated)
     numbers = {
         "precision": precision,
         "size_bytes": len(model),
@@ -87,9 +89,13 @@ def measure_tflite(
         "host_threads": threads,
         "latency_runs": latency.runs,
         **estimated_latency(context, precision, info),
-        "fidelity": compare_outputs(reference, outputs) if emulated is not None else host_fidelity,
+        **judgement.numbers(),
         "fidelity_arithmetic": method,
-        **({"fidelity_host_float32": host_fidelity} if emulated is not None else {}),
+        **(
+            {"fidelity_host_float32": host_judgement.worst.scores}
+            if emulated is not None
+            else {}
+        ),
         "fidelity_images": int(len(images)),
         "fidelity_split": split
         or ("held_out" if context.images.held_out else "calibration (no split)"),
@@ -99,7 +105,7 @@ def measure_tflite(
 
 def _arithmetic(
     context: RunContext, precision: str, source_model: Any, images: np.ndarray
-) -> tuple[str, np.ndarray | None]:
+) -> tuple[str, ModelOutputs | None]:
     """How fidelity is computed on this target, and the float16 outputs when emulated."""
     if context.profile.float_arithmetic != "float16" or precision not in ("float32", "float16"):
         return f"{precision} as LiteRT computes it on this host", None

@@ -10,6 +10,7 @@ import numpy as np
 
 from compressor.core.errors import ModelError
 from compressor.core.op_record import OpRecord
+from compressor.core.outputs import ModelOutputs, outputs_of
 
 
 def _interpreter(model: bytes, threads: int | None = None, delegates: bool = True) -> Any:
@@ -64,30 +65,60 @@ def _from_output(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 class TFLiteModel:
-    """A loaded ``.tflite`` that takes and returns float arrays whatever its I/O types."""
+    """A loaded ``.tflite`` that takes and returns float arrays whatever its I/O types.
+
+    Outputs are named and ordered by the model's SignatureDef (the names the converter
+    takes from the Keras output layers); a file without one names them by tensor."""
 
     def __init__(self, model: bytes, threads: int | None = None) -> None:
         self.interpreter = _interpreter(model, threads)
         self.input_detail = self.interpreter.get_input_details()[0]
-        self.output_detail = self.interpreter.get_output_details()[0]
+        self.output_names, self.output_details = _named_outputs(self.interpreter)
+        self.output_detail = self.output_details[0]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Input shape including the batch dimension."""
         return tuple(int(d) for d in self.input_detail["shape"])
 
-    def predict_one(self, image: np.ndarray) -> np.ndarray:
-        """Run one example (no batch dimension); returns float output without batch."""
+    def _invoke(self, image: np.ndarray) -> None:
         self.interpreter.set_tensor(
             self.input_detail["index"], _to_input(image[None, ...], self.input_detail)
         )
         self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self.output_detail["index"])
-        return _from_output(raw, self.output_detail)[0]
+
+    def _output(self, detail: dict) -> np.ndarray:
+        return _from_output(self.interpreter.get_tensor(detail["index"]), detail)[0]
+
+    def predict_one(self, image: np.ndarray) -> np.ndarray:
+        """Run one example (no batch dimension); returns its first output without batch."""
+        self._invoke(image)
+        return self._output(self.output_detail)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Run every example of ``images`` (N, ...) one by one."""
+        """The first output on every example of ``images`` (N, ...), run one by one."""
         return np.stack([self.predict_one(image) for image in images])
+
+    def predict_outputs(self, images: np.ndarray) -> ModelOutputs:
+        """Every output on every example of ``images`` (N, ...), named."""
+        per_output: list[list[np.ndarray]] = [[] for _ in self.output_details]
+        for image in images:
+            self._invoke(image)
+            for values, detail in zip(per_output, self.output_details, strict=True):
+                values.append(self._output(detail))
+        return outputs_of([np.stack(values) for values in per_output], self.output_names)
+
+
+def _named_outputs(interpreter: Any) -> tuple[list[str], list[dict]]:
+    """Output names and details in SignatureDef order, else in the interpreter's."""
+    details = interpreter.get_output_details()
+    signatures = interpreter._get_full_signature_list() or {}
+    if signatures:
+        outputs = next(iter(signatures.values())).get("outputs") or {}
+        by_index = {int(d["index"]): d for d in details}
+        if outputs and all(int(i) in by_index for i in outputs.values()):
+            return list(outputs), [by_index[int(i)] for i in outputs.values()]
+    return [str(d["name"]) for d in details], list(details)
 
 
 @dataclass(frozen=True)

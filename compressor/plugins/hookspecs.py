@@ -16,6 +16,7 @@ from compressor.plugins import PROJECT_NAME
 if TYPE_CHECKING:
     from compressor.core.context import RunContext
     from compressor.core.keras_objects import KerasObjectRegistry
+    from compressor.core.metrics import MetricRegistry
     from compressor.core.profiles import ProfileRegistry
     from compressor.core.strategy import Strategy, StrategyRegistry
 
@@ -45,6 +46,18 @@ def register_keras_objects(registry: KerasObjectRegistry) -> None:
     """Register custom Keras layers/objects so models using them load safely.
 
     Call ``registry.add(name, cls)``. Used whenever compressor loads a ``.keras`` file.
+    """
+
+
+@hookspec
+def register_metrics(registry: MetricRegistry) -> None:
+    """Register fidelity metrics: ``registry.add(Metric(name, task, primary, compute))``.
+
+    ``compute(reference, test)`` gets one output of the float and the compressed model
+    (float32 arrays, batch first) and returns scores; ``primary`` names the one in [0, 1]
+    (1: as the float model) that the constraints see. ``--metric NAME`` (or
+    ``--metric OUTPUT=NAME``) selects it; the first metric registered for a task is that
+    task's default. Called once when the plugin manager starts.
     """
 
 

@@ -100,6 +100,16 @@ class OpCoverage(_Closed):
     refused: str | None = None
 
 
+class OutputFidelity(_Closed):
+    """One output of the model, judged by its task."""
+
+    task: str = Field(description="image, classification, detection, segmentation, …")
+    task_reason: str = Field(description="why: --task, --metric, or what the guess read")
+    metric: str = Field(description="the registered metric that scored it")
+    primary: str = Field(description="the score the constraints see (in 0..1)")
+    scores: Fidelity
+
+
 class Measurement(_Open):
     """Everything measured (or estimated) about one .tflite: baseline or result."""
 
@@ -113,7 +123,13 @@ class Measurement(_Open):
     latency_runs: int
     estimated_latency_ms: float | None
     estimated_latency_note: str
-    fidelity: Fidelity
+    fidelity: Fidelity = Field(description="the worst output's scores")
+    fidelity_metric: str | None = Field(default=None, description="its primary score")
+    fidelity_output: str | None = Field(default=None, description="the worst output")
+    fidelity_outputs: dict[str, OutputFidelity] | None = Field(
+        default=None, description="every output's task and scores, by output name"
+    )
+    fidelity_warnings: list[str] = Field(default_factory=list)
     fidelity_images: int
     fidelity_split: str
     fidelity_arithmetic: str | None = None

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from compressor.api import (
     Artifact,
+    ModelOutputs,
     RunContext,
     StageError,
     Strategy,
@@ -84,11 +85,11 @@ class LiteRTEvaluate(Strategy):
             source_model=artifact.source_model,
         )
         shown = min(SAMPLE_IMAGES, len(images))
-        context.samples = {
-            "inputs": context.images.mapping.to_display(images[:shown]),
-            "float": reference[:shown],
-            "compressed": outputs[:shown],
-        }
+        context.samples = {"inputs": context.images.mapping.to_display(images[:shown])}
+        image_output = _image_output(reference)
+        if image_output is not None:
+            context.samples["float"] = reference.named()[image_output][:shown]
+            context.samples["compressed"] = outputs.named()[image_output][:shown]
         coverage = model_coverage(artifact.tflite_bytes, context.profile)
         context.results["result"]["op_coverage"] = coverage.to_dict()
         if coverage.refused:
@@ -100,6 +101,14 @@ class LiteRTEvaluate(Strategy):
             )
         context.progress("done", 1.0)
         return artifact
+
+
+def _image_output(outputs: ModelOutputs) -> str | None:
+    """The first output that is a picture (shown before/after in report.html)."""
+    for name, values in outputs.named().items():
+        if values.ndim == 4 and min(values.shape[1:3]) >= 8 and values.shape[-1] in (1, 3, 4):
+            return name
+    return None
 
 
 @hookimpl

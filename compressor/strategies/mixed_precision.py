@@ -35,8 +35,6 @@ from compressor.api import (
     Support,
     hookimpl,
 )
-from compressor.core.constraints import primary_fidelity
-from compressor.core.fidelity import compare_outputs
 from compressor.litert.conversion import convert_keras
 from compressor.litert.tflite_runtime import io_types
 from compressor.strategies.quantize import full_int8_loss
@@ -181,8 +179,7 @@ class MixedPrecision(Strategy):
         def fidelity(model: bytes) -> float:
             from compressor.litert.tflite_runtime import TFLiteModel
 
-            metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
-            return primary_fidelity(metrics)[1] or 0.0
+            return context.judge(reference, TFLiteModel(model).predict_outputs(images)).value
 
         entries = dict(config.recipe)
         model = builder.build(entries)

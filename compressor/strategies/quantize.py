@@ -222,19 +222,15 @@ class FullInteger(_TFLiteConversion):
 
 
 def _match_score(model: bytes, context: RunContext) -> float:
-    """How closely a .tflite matches the float model (higher is better): SSIM,
-    top-1 agreement, or negative mean absolute error — on the selection split, which QAT
-    never trained on (so its fit to the training images gains it nothing), and never on
-    the held-out images that the report scores."""
-    from compressor.core.constraints import primary_fidelity
-    from compressor.core.fidelity import compare_outputs
+    """How closely a .tflite matches the float model (higher is better): the run's
+    fidelity (the worst output's task score) on the selection split, which QAT never
+    trained on (so its fit to the training images gains it nothing), and never on the
+    held-out images that the report scores."""
     from compressor.litert.tflite_runtime import TFLiteModel
 
     images = context.images.choice[:64]
     reference = context.float_outputs("choice")[:64]
-    metrics = compare_outputs(reference, TFLiteModel(model).predict(images))
-    _metric, value = primary_fidelity(metrics)
-    return value if value is not None else -float(metrics["mean_abs_error"])
+    return context.judge(reference, TFLiteModel(model).predict_outputs(images)).value
 
 
 class Int16x8(_TFLiteConversion):

@@ -1,0 +1,97 @@
+"""What an output is for (its task), read from its name and from the float model's values
+on the judging images, so it is scored by what matters for that task. ``--task``
+overrides the guess; the guess and its reason are written in the report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+IMAGE = "image"
+CLASSIFICATION = "classification"
+DETECTION = "detection"
+SEGMENTATION = "segmentation"
+LANDMARKS = "landmarks"
+EMBEDDING = "embedding"
+REGRESSION = "regression"
+TASKS = (IMAGE, CLASSIFICATION, DETECTION, SEGMENTATION, LANDMARKS, EMBEDDING, REGRESSION)
+
+# Words in an output's name that say its task (matched as whole words of the name split at
+# "_", "-", "/", ":" and digits).
+_NAME_HINTS = {
+    LANDMARKS: ("landmark", "landmarks", "keypoint", "keypoints", "kpt", "kpts", "mesh"),
+    EMBEDDING: ("embedding", "embeddings", "embed", "descriptor", "descriptors"),
+    SEGMENTATION: ("mask", "masks", "seg", "segmentation", "segment"),
+    REGRESSION: ("box", "boxes", "bbox", "bboxes", "regression", "depth"),
+    CLASSIFICATION: ("prob", "probs", "probability", "probabilities", "class", "classes",
+                     "logits", "softmax", "label", "labels"),
+}  # fmt: skip
+MASK_EXTREME_SHARE = 0.9  # a one-channel [0, 1] map is a mask when this share is < .1 or > .9
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """An output's task and why it was chosen."""
+
+    task: str
+    reason: str
+
+
+def _name_words(name: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z]+", name.lower()) if w}
+
+
+def _is_distribution(values: np.ndarray) -> bool:
+    """Non-negative along the last axis and summing to 1 (softmax probabilities)."""
+    sums = values.sum(axis=-1)
+    return bool(np.all(values >= 0) and np.allclose(sums, 1.0, atol=1e-3))
+
+
+def _looks_like_mask(values: np.ndarray) -> bool:
+    if values.size == 0 or values.min() < 0 or values.max() > 1:
+        return False
+    extreme = np.mean((values < 0.1) | (values > 0.9))
+    return bool(extreme >= MASK_EXTREME_SHARE)
+
+
+def _unit_norm_rows(flat: np.ndarray) -> bool:
+    norms = np.linalg.norm(flat, axis=1)
+    return flat.shape[1] >= 16 and bool(np.allclose(norms, 1.0, atol=1e-2))
+
+
+def guess_task(name: str, reference: np.ndarray) -> TaskChoice:
+    """The task of output ``name`` from its name, shape and the float model's values
+    ``reference`` (batch first)."""
+    from compressor.core.detection import yolo_layout
+
+    shape = reference.shape
+    spatial = reference.ndim == 4 and shape[1] * shape[2] > 1
+    words = _name_words(name)
+    for task, hints in _NAME_HINTS.items():
+        hit = words.intersection(hints)
+        if hit and (task != SEGMENTATION or spatial):
+            return TaskChoice(task, f"the word '{sorted(hit)[0]}' in its name")
+    if yolo_layout(shape) is not None:
+        return TaskChoice(DETECTION, f"shape {shape[1:]} is a YOLO-style head (4 + classes)")
+    if spatial:
+        channels = shape[-1]
+        if channels >= 2 and _is_distribution(reference):
+            return TaskChoice(SEGMENTATION, f"{channels} channels summing to 1 per pixel")
+        if channels == 1 and _looks_like_mask(reference):
+            return TaskChoice(SEGMENTATION, "one channel in [0, 1], nearly all near 0 or 1")
+        if channels in (1, 3, 4):
+            return TaskChoice(IMAGE, f"a {shape[1]}×{shape[2]}×{channels} image")
+        return TaskChoice(REGRESSION, f"a {channels}-channel map, not an image")
+    flat = reference.reshape(len(reference), -1)
+    if flat.shape[1] == 1:
+        return TaskChoice(REGRESSION, "one value per example")
+    if _is_distribution(flat):
+        return TaskChoice(CLASSIFICATION, f"{flat.shape[1]} probabilities summing to 1")
+    if _unit_norm_rows(flat):
+        return TaskChoice(EMBEDDING, f"{flat.shape[1]} values of unit L2 norm")
+    if reference.ndim == 2:
+        return TaskChoice(CLASSIFICATION, f"{flat.shape[1]} scores per example (logits)")
+    return TaskChoice(REGRESSION, f"shape {shape[1:]}: no task reads it; raw values compared")
