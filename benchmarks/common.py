@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from compressor.core.fidelity import compare_outputs
+from compressor.core.builtin_metrics import compare_outputs
 from compressor.litert.conversion import convert_keras
 from compressor.litert.measurement import gzip_size, weight_zero_fraction
 from compressor.litert.tflite_runtime import TFLiteModel, measure_latency

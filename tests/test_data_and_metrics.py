@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from compressor.core.builtin_metrics import compare_outputs
 from compressor.core.datasets import load_builtin_samples, load_image_folder
 from compressor.core.errors import DataError
-from compressor.core.fidelity import compare_outputs, kl_divergence, psnr_db, ssim, top1_agreement
+from compressor.core.fidelity import kl_divergence, psnr_db, ssim, top1_agreement
 from compressor.core.model_info import model_info_from_keras
 from compressor.models.default import build_default_model, default_model_info
 from tests.conftest import build_tiny_classifier, build_tiny_cnn

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from compressor.core.builtin_metrics import compare_outputs
 from compressor.core.constraints import primary_fidelity
 from compressor.core.detection import (
     decode_yolo,
@@ -16,7 +17,6 @@ from compressor.core.detection import (
     non_max_suppression,
     yolo_layout,
 )
-from compressor.core.fidelity import compare_outputs
 from tests.conftest import invoke_cli, write_images
 
 CLASSES = 3
@@ -102,7 +102,7 @@ def test_the_search_catches_wiped_scores_and_ships_a_detector_that_keeps_them(tm
 
 
 def test_a_split_without_detections_is_warned_about():
-    from compressor.core.metrics import builtin_judge
+    from compressor.core.builtin_metrics import builtin_judge
 
     nothing = np.zeros((2, 4 + CLASSES, 64), np.float32)
     metrics = compare_outputs(nothing, nothing)
@@ -111,3 +111,45 @@ def test_a_split_without_detections_is_warned_about():
     assert "detects nothing" in warning
     images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype(np.float32)
     assert builtin_judge().judge(images, images).warnings() == []
+
+
+def _blazeface_like(rng, batch: int = 3, anchors: int = 64):
+    """MediaPipe-style raw head: per anchor 4 box values (centre offset, size, in pixels)
+    + 6 keypoints × 2, and one score logit; a few anchors fire per image."""
+    boxes = rng.normal(0, 3, size=(batch, anchors, 16)).astype(np.float32)
+    boxes[..., 2:4] = rng.uniform(20, 40, size=(batch, anchors, 2))
+    logits = rng.uniform(-80, -20, size=(batch, anchors, 1)).astype(np.float32)
+    logits[:, :5] = rng.uniform(2, 8, size=(batch, 5, 1))
+    return boxes, logits
+
+
+def test_a_box_and_score_output_pair_is_judged_as_one_detection_head():
+    from compressor.api import ModelOutputs
+    from compressor.core.builtin_metrics import builtin_judge
+    from compressor.core.metrics import FidelityJudge
+
+    rng = np.random.default_rng(0)
+    boxes, logits = _blazeface_like(rng)
+    reference = ModelOutputs(("regressors", "classificators"), (boxes, logits))
+    same = builtin_judge().judge(reference, reference)
+    (head,) = same.outputs
+    assert head.output == "regressors+classificators" and head.metric == "anchor-f1"
+    assert head.scores["detection_f1"] == 1.0 and head.scores["float_detections"] == 15
+    # one int8 scale over logits spanning -80..8: every score rounds to the same value
+    wiped = ModelOutputs(reference.names, (boxes, np.full_like(logits, -1.0)))
+    assert builtin_judge().judge(reference, wiped).value == 0.0
+    moved = boxes.copy()
+    moved[:, :5, 0] += moved[:, :5, 2]  # the firing boxes shifted by their width
+    shifted = builtin_judge().judge(reference, ModelOutputs(reference.names, (moved, logits)))
+    assert shifted.value == 0.0
+    # naming a task for one of them judges each on its own
+    apart = FidelityJudge(builtin_judge().registry, {"classificators": "classification"})
+    assert {s.output for s in apart.judge(reference, reference).outputs} == set(reference.names)
+
+
+def test_a_regression_head_of_yolo_shape_is_not_taken_for_a_detector():
+    from compressor.core.tasks import guess_task
+
+    boxes, _ = _blazeface_like(np.random.default_rng(1), anchors=896)
+    assert yolo_layout(boxes.shape) == "channels_last"  # the shape alone would say YOLO
+    assert guess_task("regressors", boxes).task != "detection"

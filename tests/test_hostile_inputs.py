@@ -106,16 +106,16 @@ def test_zero_is_a_limit_not_unset(tiny, tmp_path):
     assert constraints["max_latency_ms"] == 0 and constraints["met"] is False
 
 
-def test_a_multi_output_model_is_refused_before_the_run_directory(images_dir, tmp_path):
+def test_a_model_returning_a_dict_is_refused_before_the_run_directory(images_dir, tmp_path):
     import tf_keras as keras
 
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(3, 3, padding="same")(inputs)
-    keras.Model(inputs, [x, keras.layers.ReLU()(x)]).save(tmp_path / "two.keras")
+    keras.Model(inputs, {"a": x, "b": keras.layers.ReLU()(x)}).save(tmp_path / "two.keras")
     out = tmp_path / "run"
     result = invoke_cli("run", "--model", str(tmp_path / "two.keras"), "--profile", "x86-cpu",
                         "--data", str(images_dir), "--output", str(out))  # fmt: skip
-    assert_one_line_error(result, "output")
+    assert_one_line_error(result, "returns a dict of outputs")
     assert not out.exists()
 
 

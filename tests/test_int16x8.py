@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressor.core.fidelity import compare_outputs
+from compressor.core.builtin_metrics import compare_outputs
 from compressor.litert.tflite_runtime import TFLiteModel
 from compressor.strategies.mixed_precision import Recipe
 from tests.conftest import build_tiny_cnn

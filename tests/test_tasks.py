@@ -8,8 +8,9 @@ import pytest
 
 from compressor.api import Metric, ModelOutputs, hookimpl
 from compressor.core import tasks
+from compressor.core.builtin_metrics import builtin_judge
 from compressor.core.errors import CompressorError, ModelError, PluginError
-from compressor.core.metrics import FidelityJudge, MetricRegistry, builtin_judge, parse_assignments
+from compressor.core.metrics import FidelityJudge, MetricRegistry, parse_assignments
 from compressor.core.task_metrics import (
     embedding_agreement,
     landmark_agreement,
@@ -35,9 +36,13 @@ def _softmax(values: np.ndarray) -> np.ndarray:
         ("out", _softmax(RNG.normal(size=(2, 8, 8, 4))), tasks.SEGMENTATION),
         ("out", (RNG.uniform(size=(2, 16, 16, 1)) > 0.7).astype(float), tasks.SEGMENTATION),
         ("face_landmarks", RNG.normal(size=(2, 10)), tasks.LANDMARKS),
-        ("conv_faces", RNG.normal(size=(2, 1, 1, 1404)), tasks.REGRESSION),
+        ("conv_faces", RNG.normal(size=(2, 1, 1, 1404)), tasks.LANDMARKS),
+        ("Identity", RNG.uniform(0, 224, size=(2, 63)), tasks.LANDMARKS),
+        ("Identity_1", RNG.uniform(size=(3, 1)), tasks.CLASSIFICATION),
+        ("conv2d_31", RNG.normal(size=(3, 1, 1, 1)) * 5, tasks.CLASSIFICATION),
+        ("imagenet", RNG.normal(size=(2, 1000)), tasks.CLASSIFICATION),
         ("bbox", RNG.normal(size=(2, 4)), tasks.REGRESSION),
-        ("Identity:0", RNG.normal(size=(2, 1)), tasks.REGRESSION),
+        ("Identity:0", RNG.normal(size=(2, 3, 5)), tasks.REGRESSION),
         (
             "vec",
             (lambda v: v / np.linalg.norm(v, axis=1, keepdims=True))(RNG.normal(size=(3, 32))),
@@ -97,7 +102,8 @@ def test_the_worst_output_is_the_models_fidelity():
     reference = ModelOutputs(("picture", "classes"), (images, scores))
     wrong = scores.copy()
     wrong[:2] = wrong[:2, ::-1]  # half the decisions flipped
-    judgement = builtin_judge().judge(reference, ModelOutputs(("classes", "picture"), (wrong, images)))
+    test = ModelOutputs(("classes", "picture"), (wrong, images))  # another order
+    judgement = builtin_judge().judge(reference, test)
     by_name = {s.output: s for s in judgement.outputs}
     assert by_name["picture"].task == tasks.IMAGE and by_name["picture"].value == 1.0
     assert by_name["classes"].task == tasks.CLASSIFICATION

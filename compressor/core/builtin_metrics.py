@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from compressor.core import detection, fidelity, task_metrics, tasks
-from compressor.core.metrics import Metric, Scores
+from compressor.core.metrics import FidelityJudge, Metric, MetricRegistry, Scores
 
 
 def _needs_image(shape: tuple[int, ...]) -> str | None:
@@ -17,13 +19,6 @@ def _needs_yolo_head(shape: tuple[int, ...]) -> str | None:
     if detection.yolo_layout(shape) is None:
         return "expected a YOLO-style head (batch, 4 + classes, anchors) or its transpose"
     return None
-
-
-def _needs_classes(shape: tuple[int, ...]) -> str | None:
-    size = 1
-    for dim in shape[1:]:
-        size *= dim
-    return None if size >= 2 else "expected at least 2 class scores"
 
 
 def _empty_masks(scores: Scores) -> str | None:
@@ -39,9 +34,9 @@ def _no_detections(scores: Scores) -> str | None:
     if scores.get("images_with_detections", 1) > 0:
         return None
     return (
-        "the float model detects nothing on the judging images (score >= "
-        f"{detection.SCORE_THRESHOLD}): detection fidelity cannot tell the models apart; "
-        "add images with the objects it detects"
+        "the float model detects nothing on the judging images (no score above its "
+        "threshold): detection fidelity cannot tell the models apart; add images with "
+        "the objects it detects"
     )
 
 
@@ -60,7 +55,6 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
         "top1_agreement",
         fidelity.class_agreement,
         "top-1 agreement with the float model's class, and KL divergence",
-        accepts=_needs_classes,
     ),
     Metric(
         "detection-f1",
@@ -70,6 +64,15 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
         "YOLO-style heads decoded alike (score 0.25, NMS 0.45), F1 at IoU 0.5 vs float",
         accepts=_needs_yolo_head,
         uninformative=_no_detections,
+    ),
+    Metric(
+        "anchor-f1",
+        tasks.DETECTION,
+        "detection_f1",
+        detection.anchor_pair_agreement,
+        "box + score head, anchor by anchor: score 0.5, same class, IoU 0.5 vs float",
+        uninformative=_no_detections,
+        arity=2,
     ),
     Metric(
         "mask-miou",
@@ -101,3 +104,19 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
         "1 − RMSE / σ(float output), clipped to [0, 1]",
     ),
 )
+
+
+def builtin_judge() -> FidelityJudge:
+    """A judge with the built-in metrics and guessed tasks (for code that runs without a
+    plugin host, e.g. a ``RunContext`` built by hand)."""
+    registry = MetricRegistry()
+    for metric in BUILTIN_METRICS:
+        registry.add(metric)
+    return FidelityJudge(registry)
+
+
+def compare_outputs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    """Scores of one output by the built-in metric of its guessed task (``core.tasks``):
+    images get PSNR/SSIM, class scores top-1/KL, YOLO heads detection F1, masks mIoU,
+    others ``output_match``."""
+    return dict(builtin_judge().judge(reference, test).worst.scores)

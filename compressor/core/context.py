@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from compressor.core.artifact import is_frozen_graph
+from compressor.core.builtin_metrics import builtin_judge
 from compressor.core.datasets import ImageSet
 from compressor.core.errors import CompressorError
-from compressor.core.metrics import FidelityJudge, Judgement, builtin_judge
+from compressor.core.metrics import FidelityJudge, Judgement
 from compressor.core.model_info import ModelInfo
 from compressor.core.outputs import ModelOutputs
 from compressor.core.profiles import HardwareProfile

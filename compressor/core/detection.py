@@ -130,3 +130,86 @@ def yolo_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
     if layout is None:
         raise ValueError(f"shape {reference.shape[1:]} is not a YOLO-style head")
     return detection_agreement(reference, test, layout)
+
+
+# -- box + score output pairs (SSD-style heads without a post-processing op) -----------
+
+PAIR_SCORE_THRESHOLD = 0.5  # SSD / BlazeFace default minimum score
+
+
+def yolo_scores_in_unit_range(values: np.ndarray, layout: str) -> bool:
+    """A YOLO head's class scores are sigmoid outputs in [0, 1]; offsets or logits are
+    not (a box-regression output can have a YOLO-like shape)."""
+    scores = values[:, 4:, :] if layout == "channels_first" else values[:, :, 4:]
+    return bool(scores.size and np.nanmin(scores) >= 0.0 and np.nanmax(scores) <= 1.0)
+
+
+def pair_roles(shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, str]]:
+    """(boxes, scores) output pairs: two (batch, anchors, k) outputs with the same anchor
+    count (≥ 16), the boxes one with ≥ 4 values per anchor (the first 4 a box, e.g.
+    MediaPipe's 16 = box + 6 keypoints), the scores one with fewer or exactly the class
+    count of an SSD head (4 box values against 1 + classes scores)."""
+    three_d = {n: s for n, s in shapes.items() if len(s) == 3 and s[1] >= 16}
+    pairs: list[tuple[str, str]] = []
+    used: set[str] = set()
+    for boxes, box_shape in three_d.items():
+        if boxes in used or box_shape[2] < 4:
+            continue
+        for scores, score_shape in three_d.items():
+            if scores in used or scores == boxes or score_shape[1] != box_shape[1]:
+                continue
+            if score_shape[2] < box_shape[2] or (box_shape[2] == 4 and score_shape[2] != 4):
+                pairs.append((boxes, scores))
+                used |= {boxes, scores}
+                break
+    return pairs
+
+
+def _as_probabilities(scores: np.ndarray) -> np.ndarray:
+    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
+    if scores.min() >= 0.0 and scores.max() <= 1.0:
+        return scores
+    return 1.0 / (1.0 + np.exp(-np.clip(scores, -60, 60)))  # logits
+
+
+def _corners(boxes: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = (boxes[..., i] for i in range(4))
+    w, h = np.abs(w), np.abs(h)
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def anchor_pair_agreement(
+    reference: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
+) -> dict[str, float]:
+    """F1 of a box + score head, anchor by anchor: an anchor is a float detection when its
+    best score (sigmoid of logits) is ≥ ``PAIR_SCORE_THRESHOLD``; the compressed model
+    reproduces it when the same anchor passes the threshold with the same class and its
+    box (the first 4 values read as centre, size) overlaps the float one at IoU ≥ 0.5.
+    Boxes are compared as the head writes them, relative to their anchor: IoU does not
+    change when both boxes move by the anchor's centre, so no anchor table is needed."""
+    (ref_boxes, ref_scores), (test_boxes, test_scores) = reference, test
+    ref_p, test_p = _as_probabilities(ref_scores), _as_probabilities(test_scores)
+    ref_hit = ref_p.max(-1) >= PAIR_SCORE_THRESHOLD
+    test_hit = test_p.max(-1) >= PAIR_SCORE_THRESHOLD
+    same_class = np.argmax(ref_p, -1) == np.argmax(test_p, -1)
+    a = _corners(np.nan_to_num(ref_boxes.astype(np.float64)))
+    b = _corners(np.nan_to_num(test_boxes.astype(np.float64)))
+    inter = np.prod(np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2],
+                    b[..., :2]), 0, None), axis=-1)  # fmt: skip
+    area = lambda c: np.prod(np.clip(c[..., 2:] - c[..., :2], 0, None), axis=-1)  # noqa: E731
+    iou = inter / np.maximum(area(a) + area(b) - inter, 1e-12)
+    matched = int(np.count_nonzero(ref_hit & test_hit & same_class & (iou >= MATCH_IOU)))
+    expected, found = int(np.count_nonzero(ref_hit)), int(np.count_nonzero(test_hit))
+    if expected == 0 and found == 0:
+        precision = recall = 1.0
+    else:
+        precision = matched / found if found else 0.0
+        recall = matched / expected if expected else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "detection_f1": round(f1, 5),
+        "detection_precision": round(precision, 5),
+        "detection_recall": round(recall, 5),
+        "float_detections": expected,
+        "images_with_detections": int(np.count_nonzero(ref_hit.any(axis=-1))),
+    }

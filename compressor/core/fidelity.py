@@ -78,22 +78,23 @@ def image_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]
 
 
 def class_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    """Top-1 agreement and KL divergence of class scores (batch first, classes last)."""
-    reference = reference.reshape(len(reference), -1)
-    test = np.nan_to_num(test.reshape(len(test), -1), nan=-np.inf)
+    """Top-1 agreement and KL divergence of class scores (batch first, classes last). One
+    score per example is a yes/no decision: above 0.5 for probabilities, above 0 for
+    logits, and the KL is that of the two Bernoulli distributions."""
+    reference = reference.reshape(len(reference), -1).astype(np.float64)
+    test = np.nan_to_num(test.reshape(len(test), -1).astype(np.float64), nan=-np.inf)
+    if reference.shape[1] == 1:
+        probabilities = reference.min() >= 0 and reference.max() <= 1
+        as_p = (
+            (lambda v: v) if probabilities else (lambda v: 1 / (1 + np.exp(-np.clip(v, -60, 60))))
+        )
+        reference, test = as_p(reference), as_p(np.nan_to_num(test))
+        reference = np.concatenate([1 - reference, reference], axis=1)
+        test = np.concatenate([1 - test, test], axis=1)
     return {
         "top1_agreement": round(top1_agreement(reference, test), 5),
         "kl_divergence": round(kl_divergence(reference, np.nan_to_num(test)), 6),
     }
-
-
-def compare_outputs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    """Scores of one output by the metric of its guessed task (``core.tasks``): images get
-    PSNR/SSIM, class scores top-1/KL, YOLO heads detection F1, masks mIoU, others
-    ``output_match``."""
-    from compressor.core.metrics import builtin_judge
-
-    return dict(builtin_judge().judge(reference, test).worst.scores)
 
 
 def output_match(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:

@@ -29,7 +29,9 @@ class Metric:
     """One way to score an output: ``compute(reference, test)`` → scores (both arrays
     batch first, float32), of which ``primary`` is in [0, 1] with 1 meaning identical.
     ``accepts(shape)`` returns why an output of that shape (batch first) cannot be read,
-    or None; ``uninformative(scores)`` why the images gave the output nothing to do."""
+    or None; ``uninformative(scores)`` why the images gave the output nothing to do.
+    A metric of ``arity`` 2 reads an output pair (boxes, scores): ``compute`` then gets
+    two (boxes, scores) tuples."""
 
     name: str
     task: str
@@ -38,6 +40,7 @@ class Metric:
     summary: str = ""
     accepts: Callable[[tuple[int, ...]], str | None] = field(default=lambda shape: None)
     uninformative: Callable[[Scores], str | None] = field(default=lambda scores: None)
+    arity: int = 1
 
 
 class MetricRegistry:
@@ -77,10 +80,10 @@ class MetricRegistry:
             )
         return self._metrics[name]
 
-    def for_task(self, task: str) -> Metric:
-        """The first metric registered for ``task``."""
+    def for_task(self, task: str, arity: int = 1) -> Metric:
+        """The first metric registered for ``task`` (reading ``arity`` outputs)."""
         for metric in self._metrics.values():
-            if metric.task == task:
+            if metric.task == task and metric.arity == arity:
                 return metric
         raise CompressorError(f"no metric is registered for task '{task}'")
 
@@ -246,32 +249,64 @@ class FidelityJudge:
             output, choice.task, choice.reason, metric.name, metric.primary, scores, warning
         )
 
+    def _pairs(self, reference: ModelOutputs) -> list[tuple[str, str]]:
+        """Box + score output pairs among the outputs no ``--task``/``--metric`` names."""
+        from compressor.core.detection import pair_roles
+
+        if "*" in self.tasks or "*" in self.metrics:
+            return []
+        free = {
+            name: tuple(values.shape)
+            for name, values in reference.named().items()
+            if name not in self.tasks and name not in self.metrics
+        }
+        return pair_roles(free)
+
+    def score_pair(
+        self, boxes: str, scores: str, reference: ModelOutputs, test: ModelOutputs
+    ) -> OutputScore:
+        """A box output and a score output judged together as one detection head."""
+        from compressor.core.tasks import DETECTION
+
+        metric = self.registry.for_task(DETECTION, arity=2)
+        ref, out = reference.named(), test.named()
+        for name in (boxes, scores):
+            if out[name].shape != ref[name].shape:
+                raise ModelError(
+                    f"output '{name}': the compressed model gives shape "
+                    f"{out[name].shape[1:]}, the float model {ref[name].shape[1:]}"
+                )
+        computed = metric.compute((ref[boxes], ref[scores]), (out[boxes], out[scores]))
+        anchors = ref[boxes].shape[1]
+        return OutputScore(
+            f"{boxes}+{scores}",
+            DETECTION,
+            f"'{boxes}' {ref[boxes].shape[1:]} and '{scores}' {ref[scores].shape[1:]} share "
+            f"{anchors} anchors: a box + score head",
+            metric.name,
+            metric.primary,
+            computed,
+            metric.uninformative(computed),
+        )
+
     def judge(
         self, reference: ModelOutputs | np.ndarray, test: ModelOutputs | np.ndarray
     ) -> Judgement:
-        """Score every output of ``test`` against ``reference`` (paired by name)."""
+        """Score every output of ``test`` against ``reference`` (paired by name); a box
+        output and a score output of one detection head are scored together."""
         reference = _as_outputs(reference)
         test = _as_outputs(test).aligned_to(reference)
-        return Judgement(
-            tuple(
-                self.score_output(name, ref, out)
-                for name, ref, out in zip(
-                    reference.names, reference.arrays, test.arrays, strict=True
-                )
-            )  # fmt: skip
-        )
+        pairs = self._pairs(reference)
+        paired = {name for pair in pairs for name in pair}
+        scores = [self.score_pair(boxes, kind, reference, test) for boxes, kind in pairs]
+        scores += [
+            self.score_output(name, ref, out)
+            for name, ref, out in zip(reference.names, reference.arrays, test.arrays,
+                                      strict=True)
+            if name not in paired
+        ]  # fmt: skip
+        return Judgement(tuple(scores))
 
 
 def _as_outputs(values: ModelOutputs | np.ndarray) -> ModelOutputs:
     return values if isinstance(values, ModelOutputs) else ModelOutputs.single(values)
-
-
-def builtin_judge() -> FidelityJudge:
-    """A judge with the built-in metrics and guessed tasks (for code that runs without a
-    plugin host, e.g. a ``RunContext`` built by hand)."""
-    from compressor.core.builtin_metrics import BUILTIN_METRICS
-
-    registry = MetricRegistry()
-    for metric in BUILTIN_METRICS:
-        registry.add(metric)
-    return FidelityJudge(registry)

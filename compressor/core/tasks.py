@@ -29,6 +29,9 @@ _NAME_HINTS = {
     CLASSIFICATION: ("prob", "probs", "probability", "probabilities", "class", "classes",
                      "logits", "softmax", "label", "labels"),
 }  # fmt: skip
+# A flat output of 3·k values in this range is read as k (x, y, z) landmarks (hands 21,
+# pose 33-39, face meshes 468-478 points); class counts are rarely multiples of 3 here.
+LANDMARK_VALUES = (30, 5000)
 MASK_EXTREME_SHARE = 0.9  # a one-channel [0, 1] map is a mask when this share is < .1 or > .9
 
 
@@ -65,7 +68,7 @@ def _unit_norm_rows(flat: np.ndarray) -> bool:
 def guess_task(name: str, reference: np.ndarray) -> TaskChoice:
     """The task of output ``name`` from its name, shape and the float model's values
     ``reference`` (batch first)."""
-    from compressor.core.detection import yolo_layout
+    from compressor.core.detection import yolo_layout, yolo_scores_in_unit_range
 
     shape = reference.shape
     spatial = reference.ndim == 4 and shape[1] * shape[2] > 1
@@ -74,8 +77,11 @@ def guess_task(name: str, reference: np.ndarray) -> TaskChoice:
         hit = words.intersection(hints)
         if hit and (task != SEGMENTATION or spatial):
             return TaskChoice(task, f"the word '{sorted(hit)[0]}' in its name")
-    if yolo_layout(shape) is not None:
-        return TaskChoice(DETECTION, f"shape {shape[1:]} is a YOLO-style head (4 + classes)")
+    layout = yolo_layout(shape)
+    if layout is not None and yolo_scores_in_unit_range(reference, layout):
+        return TaskChoice(
+            DETECTION, f"shape {shape[1:]}: a YOLO-style head (4 box values + class scores)"
+        )
     if spatial:
         channels = shape[-1]
         if channels >= 2 and _is_distribution(reference):
@@ -87,11 +93,17 @@ def guess_task(name: str, reference: np.ndarray) -> TaskChoice:
         return TaskChoice(REGRESSION, f"a {channels}-channel map, not an image")
     flat = reference.reshape(len(reference), -1)
     if flat.shape[1] == 1:
-        return TaskChoice(REGRESSION, "one value per example")
+        kind = "probability" if flat.min() >= 0 and flat.max() <= 1 else "logit"
+        return TaskChoice(
+            CLASSIFICATION, f"one {kind} per example: a yes/no score (a flag, a confidence)"
+        )
     if _is_distribution(flat):
         return TaskChoice(CLASSIFICATION, f"{flat.shape[1]} probabilities summing to 1")
     if _unit_norm_rows(flat):
         return TaskChoice(EMBEDDING, f"{flat.shape[1]} values of unit L2 norm")
+    count = flat.shape[1]
+    if count % 3 == 0 and LANDMARK_VALUES[0] <= count <= LANDMARK_VALUES[1]:
+        return TaskChoice(LANDMARKS, f"{count} values: {count // 3} points × (x, y, z)")
     if reference.ndim == 2:
         return TaskChoice(CLASSIFICATION, f"{flat.shape[1]} scores per example (logits)")
     return TaskChoice(REGRESSION, f"shape {shape[1:]}: no task reads it; raw values compared")

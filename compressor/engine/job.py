@@ -212,7 +212,7 @@ def _load_frozen(
         graph = load_frozen_graph(path)
         origin["format"] = graph.source_format
         if graph.rewritten_ops:
-            origin["custom_op_rewrites"] = dict(graph.rewritten_ops)
+            origin["graph_rewrites"] = dict(graph.rewritten_ops)
     if fixed_inputs:
         from compressor.ingest.fixed_inputs import fix_tflite_inputs
 

@@ -2,7 +2,8 @@
 (and every delegate) runs the file.
 
 ``Convolution2DTransposeBias`` (MediaPipe's segmentation models) is a transposed conv
-with its bias folded in: inputs ``(weights OHWI, input, bias)``, custom options the raw
+with its bias folded in: inputs ``(input, weights OHWI, bias)`` (the weights often the
+output of a float16 ``DEQUANTIZE``, as in selfie_segmentation.tflite), custom options the raw
 ``TfLiteTransposeConvParams`` struct (int32 padding — 1 SAME, 2 VALID — then stride
 width and stride height), output shape in the output tensor. TFLite's builtin
 ``TRANSPOSE_CONV`` takes the same weights and input plus an explicit output-shape
@@ -82,7 +83,7 @@ def rewrite_custom_ops(data: bytes, source: str = "model") -> CustomOpRewrite:
                 raise ModelError(
                     f"{source}: op {number} ({TRANSPOSE_CONV_BIAS}): padding {padding}"
                 )
-            weights, source_input, bias = op.inputs
+            source_input, weights, bias = op.inputs
             output_shape = list(subgraph.tensors[op.outputs[0]].shape)
             shape = int32_constant(
                 model, subgraph, f"{TRANSPOSE_CONV_BIAS}_{number}/shape", output_shape

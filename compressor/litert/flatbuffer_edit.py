@@ -34,6 +34,20 @@ def builtin_code(code: Any) -> int:
     return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
 
 
+def with_builtin_codes(data: bytes) -> tuple[bytes, int]:
+    """The model with every operator code's ``builtin_code`` field set, and how many
+    were missing. Files written before TFLite 2.4 keep the operator only in
+    ``deprecated_builtin_code`` (``builtin_code`` reads 0, which is ``ADD``): readers of
+    the new field alone, such as ai-edge-quantizer, then take every op for an ``ADD``."""
+    model = read_model(data)
+    missing = 0
+    for code in model.operatorCodes:
+        if int(code.builtinCode) < int(code.deprecatedBuiltinCode):
+            code.builtinCode = int(code.deprecatedBuiltinCode)
+            missing += 1
+    return (model_bytes(model), missing) if missing else (data, 0)
+
+
 def opcode_index(model: Any, builtin: int, version: int = 1) -> int:
     """The index of ``builtin``'s operator code in ``model``, added when missing; an
     existing code is raised to at least ``version``."""

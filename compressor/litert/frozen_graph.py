@@ -92,10 +92,11 @@ class FrozenGraph:
         return list(TFLiteModel(self.tflite).output_names)
 
     def predict_outputs(self, images: np.ndarray) -> ModelOutputs:
-        """Every float output on ``images``, named as the graph's signature names them."""
-        from compressor.litert.tflite_runtime import TFLiteModel
+        """Every float output on ``images``, named as the graph's signature names them
+        (run in a child process first: a graph that crashes LiteRT is a one-line error)."""
+        from compressor.litert.crash_guard import guarded_outputs
 
-        return TFLiteModel(self.tflite).predict_outputs(images)
+        return guarded_outputs(self.tflite, images, None, f"model {self.name}")
 
 
 def is_saved_model_dir(path: Path) -> bool:
@@ -142,6 +143,25 @@ def _check_float_tflite(model: bytes, source: str) -> None:
         )
 
 
+def normalized_tflite(data: bytes, source: str) -> tuple[bytes, dict[str, int]]:
+    """A float ``.tflite`` as every tool here reads it, and what was rewritten (what ->
+    count): operator codes in the field new readers use, custom ops with a builtin
+    equivalent replaced, float16 weights widened to float32 constants."""
+    from compressor.litert.custom_op_rewrite import rewrite_custom_ops
+    from compressor.litert.flatbuffer_edit import with_builtin_codes
+    from compressor.litert.float16_weights import FLOAT16_DEQUANTIZE, widen_float16_weights
+
+    data, codes = with_builtin_codes(data)
+    rewrite = rewrite_custom_ops(data, source)
+    widened, count = widen_float16_weights(rewrite.model)
+    rewritten = dict(rewrite.rewritten)
+    if codes:
+        rewritten["operator codes in deprecated_builtin_code only"] = codes
+    if count:
+        rewritten[FLOAT16_DEQUANTIZE] = count
+    return widened, rewritten
+
+
 def load_frozen_graph(path: Path, image_size: int | None = None) -> FrozenGraph:
     """A SavedModel directory or float ``.tflite`` as a frozen graph (one-line errors);
     ``image_size`` fixes a SavedModel's dynamic input height and width."""
@@ -158,12 +178,8 @@ def load_frozen_graph(path: Path, image_size: int | None = None) -> FrozenGraph:
             data = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from exc
-        from compressor.litert.custom_op_rewrite import rewrite_custom_ops
-
-        rewrite = rewrite_custom_ops(data, f"model {path}")
-        graph = FrozenGraph(
-            rewrite.model, TFLITE_FORMAT, path.stem, rewritten_ops=rewrite.rewritten
-        )
+        model, rewritten = normalized_tflite(data, f"model {path}")
+        graph = FrozenGraph(model, TFLITE_FORMAT, path.stem, rewritten_ops=rewritten)
     _check_float_tflite(graph.tflite, str(path))
     return graph
 

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from compressor.core.artifact import is_frozen_graph
 from compressor.core.context import RunContext
 from compressor.core.outputs import ModelOutputs
+from compressor.litert.crash_guard import guarded_outputs
 from compressor.planning.cost_model import estimate_latency_ms
 
 
@@ -70,9 +72,13 @@ def measure_tflite(
     from compressor.litert.tflite_runtime import TFLiteModel, measure_latency
 
     threads = context.profile.threads
-    if latency is None:
+    if is_frozen_graph(context.float_model):  # a user's graph may crash LiteRT
+        outputs = guarded_outputs(model, images, threads, f"the {precision} .tflite")
+    else:
+        outputs = TFLiteModel(model, threads).predict_outputs(images)
+    outputs = outputs.aligned_to(reference)
+    if latency is None:  # timed once the model is known to run
         latency = measure_latency(model, images[0], threads, runs, warmup)
-    outputs = TFLiteModel(model, threads).predict_outputs(images).aligned_to(reference)
     method, emulated = _arithmetic(context, precision, source_model, images)
     host_judgement = context.judge(reference, outputs)
     judgement = host_judgement

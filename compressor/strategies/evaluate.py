@@ -14,7 +14,9 @@ from compressor.api import (
     StrategyRegistry,
     hookimpl,
 )
+from compressor.core.artifact import is_frozen_graph
 from compressor.core.context import SAMPLE_IMAGES
+from compressor.litert.crash_guard import check_runs
 from compressor.litert.measurement import measure_tflite
 from compressor.litert.tflite_coverage import model_coverage
 from compressor.litert.tflite_runtime import interleaved_stats
@@ -51,8 +53,11 @@ class LiteRTEvaluate(Strategy):
             raise StageError("litert-evaluate needs a .tflite: the plan must have a quantize stage")
         images = context.images.evaluation[: config.max_images]
         reference = context.float_outputs("evaluation")[: config.max_images]
-        context.progress("timing float32 baseline and result, interleaved", 0.1)
         baseline_bytes = context.float_tflite()
+        if is_frozen_graph(context.float_model):  # a user's graph may crash LiteRT
+            context.progress("running the result once in a child process", 0.05)
+            check_runs(artifact.tflite_bytes, images, context.profile.threads, "the result")
+        context.progress("timing float32 baseline and result, interleaved", 0.1)
         timed = interleaved_stats(
             {"baseline": baseline_bytes, "result": artifact.tflite_bytes},
             images[0],
