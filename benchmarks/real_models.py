@@ -140,7 +140,13 @@ def verdict(entry: dict[str, Any], floor: float) -> str:
             return "meets the floor; smallest of those that do"
         return "meets the floor; a naive file that meets it is smaller (and slower or less covered)"
     if all(mine["value"] + 1e-9 < r["value"] for r in rivals):
-        return "worse than both: " + entry.get("why_worse", "see the run's candidates")
+        seen = entry.get("selection_fidelity")
+        return (
+            "worse than both on the held-out photos: the search chose on the selection "
+            f"split, where it scored {seen}"
+            if seen is not None
+            else "worse than both"
+        )
     return "misses the floor; closest or tied"
 
 
@@ -193,6 +199,8 @@ def run_model(model: Any, profiles: list[str], work: Path, photos: Path) -> list
             "met": report["constraints"]["met"],
             **measure_all(files, images, reference, host.fidelity_judge(), profile),
         }
+        chosen = [c for c in report["search"]["candidates"] if c["status"].startswith("chosen")]
+        entry["selection_fidelity"] = chosen[0]["fidelity_value"] if chosen else None
         entry["verdict"] = verdict(entry, entry["floor"])
         rows.append(entry)
         print({k: entry[k] for k in ("model", "profile", "pipeline", "verdict")})
@@ -264,6 +272,12 @@ def main() -> None:
             print(f"{model.key}: {model.distribution}=={model.version} is not installed")
             continue
         rows += run_model(model, args.profiles, args.work, photos)
+    if RESULTS.is_file() and set(args.models) != {m.key for m in CORPUS}:  # a partial re-run
+        fresh = {(r["model"], r["profile"]) for r in rows}
+        kept = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+        rows = [r for r in kept if (r["model"], r["profile"]) not in fresh] + rows
+        order = {m.key: i for i, m in enumerate(CORPUS)}
+        rows.sort(key=lambda r: (order.get(r["model"], 99), PROFILES.index(r["profile"])))
     results = {"date": time.strftime("%Y-%m-%d"), "host": host_facts(), "rows": rows}
     write_json(RESULTS, results)
     render(results)

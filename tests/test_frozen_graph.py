@@ -221,5 +221,37 @@ def test_a_dynamic_size_onnx_is_fixed_by_input_size(host, frozen_files, tmp_path
     np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-4)
     with pytest.raises(ModelError, match="fixed input size"):
         load_model(frozen_files["onnx"], host, 32)
-    with pytest.raises(CompressorError, match="SavedModel or .tflite"):
-        load_model(frozen_files["tflite"], host, 32)
+    with pytest.raises(CompressorError, match="fixed input size"):
+        load_model(frozen_files["tflite"], host, 40)
+
+
+def _fully_convolutional():
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(x)
+    return keras.Model(inputs, keras.layers.Activation("sigmoid")(x))
+
+
+def test_a_dynamic_size_savedmodel_and_tflite_are_fixed_by_input_size(host, tmp_path):
+    import tensorflow as tf
+
+    model = _fully_convolutional()
+    saved = tmp_path / "saved_model"
+    model.save(saved, save_format="tf")
+    dynamic = tmp_path / "dynamic.tflite"
+    dynamic.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    assert TFLiteModel(dynamic.read_bytes()).input_detail["shape_signature"].tolist() == [
+        -1, -1, -1, 3]  # fmt: skip
+    x = np.random.default_rng(0).uniform(size=(2, 24, 24, 3)).astype(np.float32)
+    expected = model.predict(x, verbose=0)
+    for path in (saved, dynamic):
+        with pytest.raises(CompressorError, match="dynamic") as caught:
+            load_model(path, host, None)
+        assert "--input-size" in caught.value.hint
+        loaded = load_model(path, host, 24)
+        assert loaded.info.input_image_shape == (24, 24, 3)
+        assert loaded.origin["input_size_fixed"] == "1×24×24"
+        np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-5)

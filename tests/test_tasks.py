@@ -183,3 +183,18 @@ def test_a_metric_name_clash_or_unknown_task_fails_the_plugin():
         registry.add(Metric("m", "regression", "x", _within_tenth))
     with pytest.raises(PluginError, match="expected one of image"):
         registry.add(Metric("n", "ocr", "x", _within_tenth))
+
+
+def test_stray_mask_pixels_do_not_decide_the_iou_and_an_empty_split_is_warned():
+    from compressor.core.builtin_metrics import builtin_judge
+
+    empty = np.zeros((4, 32, 32, 1), np.float32)
+    specks = empty.copy()
+    specks[0, :3, :3] = 1.0  # 9 of 4096 pixels: a person segmenter's noise on a cat photo
+    scores = mask_agreement(empty, specks)
+    assert scores["mask_miou"] > 0.99 and scores["float_mask_classes"] == 1  # was 0.5
+    (warning,) = builtin_judge().judge(empty + 0.01, specks).warnings()
+    assert "one class only" in warning
+    blob = empty.copy()
+    blob[:, 8:24, 8:24] = 1.0  # a quarter of every image: the compressed model invents it
+    assert mask_agreement(empty, blob)["mask_miou"] < 0.5

@@ -25,8 +25,9 @@ def _empty_masks(scores: Scores) -> str | None:
     if scores.get("float_mask_classes", 2) > 1:
         return None
     return (
-        "the float model's masks hold one class only on the judging images: mask IoU "
-        "cannot tell the models apart; add images with the things it segments"
+        "the float model's masks hold one class only (others under 1 % of the pixels) on "
+        "the judging images: mask IoU cannot tell the models apart; add images with the "
+        "things it segments"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 MASK_THRESHOLD = 0.5  # a one-channel mask is foreground where the probability is above this
+MIN_CLASS_SHARE = 0.01  # a class counts in mIoU when it covers 1 % of either model's pixels
 
 
 def mask_labels(values: np.ndarray) -> np.ndarray:
@@ -22,20 +23,31 @@ def mask_labels(values: np.ndarray) -> np.ndarray:
 
 
 def mask_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    """Mean IoU over the classes either model assigns (the float model's masks as truth),
-    the share of pixels labelled alike, and how many classes the float masks hold (one:
-    the split gave the segmenter nothing to separate)."""
+    """Mean IoU (the float model's masks as truth) over the classes that cover at least
+    ``MIN_CLASS_SHARE`` of the pixels in either model's masks, the share of pixels
+    labelled alike, and how many classes cover that much of the float masks (one: the
+    split gave the segmenter nothing to separate). Specks below the share are ignored: on
+    a photo with no person a person segmenter's few stray pixels would otherwise decide
+    the score."""
     ref, out = mask_labels(reference), mask_labels(test)
-    classes = np.union1d(np.unique(ref), np.unique(out))
+    labels, ref_counts = np.unique(ref, return_counts=True)
+    ref_share = dict(zip(labels.tolist(), (ref_counts / ref.size).tolist(), strict=True))
+    labels, out_counts = np.unique(out, return_counts=True)
+    out_share = dict(zip(labels.tolist(), (out_counts / out.size).tolist(), strict=True))
+    classes = [
+        label
+        for label in sorted(set(ref_share) | set(out_share))
+        if max(ref_share.get(label, 0.0), out_share.get(label, 0.0)) >= MIN_CLASS_SHARE
+    ]
     ious = []
     for label in classes:
         in_ref, in_out = ref == label, out == label
         union = np.count_nonzero(in_ref | in_out)
         ious.append(np.count_nonzero(in_ref & in_out) / union if union else 1.0)
     return {
-        "mask_miou": round(float(np.mean(ious)), 5),
+        "mask_miou": round(float(np.mean(ious)) if ious else 1.0, 5),
         "mask_pixel_agreement": round(float(np.mean(ref == out)), 5),
-        "float_mask_classes": int(len(np.unique(ref))),
+        "float_mask_classes": int(sum(share >= MIN_CLASS_SHARE for share in ref_share.values())),
     }
 
 

@@ -193,12 +193,6 @@ def _load_frozen(
     if not path.exists():
         raise CompressorError(f"model file {path} does not exist", "check the --model path")
     is_onnx = path.suffix.lower() == ONNX_SUFFIX and sniff_format(path) == UNKNOWN_FORMAT
-    if input_size and not is_onnx:
-        raise CompressorError(
-            f"--input-size: model {path} is a SavedModel or .tflite: its input size is fixed "
-            "(a dynamic one is not supported yet)",
-            "drop --input-size, or export the model at the size you want",
-        )
     origin = {"format": None, "frozen_graph": True}
     if is_onnx:
         require_onnx2tf(path)
@@ -209,10 +203,11 @@ def _load_frozen(
         if shape:
             origin["input_size_fixed"] = shape
     else:
-        graph = load_frozen_graph(path)
+        graph = load_frozen_graph(path, input_size)
         origin["format"] = graph.source_format
         if graph.rewritten_ops:
             origin["graph_rewrites"] = dict(graph.rewritten_ops)
+        graph = _fixed_size(graph, path, input_size, origin)
     if fixed_inputs:
         from compressor.ingest.fixed_inputs import fix_tflite_inputs
 
@@ -238,6 +233,11 @@ def _load_frozen(
         origin["added_signature"] = DEFAULT_SIGNATURE
     info = model_info_from_tflite(graph.tflite, graph.name, graph.source_format)
     shape = info.input_image_shape
+    if len(info.inputs) == 1 and len(info.inputs[0].shape) == 4 and shape is None:
+        raise CompressorError(
+            f"model {path}: input height/width are dynamic {tuple(info.inputs[0].shape)}",
+            "pass --input-size N to compress it at N×N",
+        )
     if len(info.inputs) != 1 or shape is None or shape[2] not in (1, 3, 4):
         raise CompressorError(
             f"model {path}: inputs {[t.shape for t in info.inputs]} are not one static image "
@@ -245,6 +245,29 @@ def _load_frozen(
             "compressor compresses models with one image input",
         )
     return LoadedModel(graph, str(path), info, origin)
+
+
+def _fixed_size(graph: Any, path: Path, size: int | None, origin: dict[str, Any]) -> Any:
+    """A SavedModel or ``.tflite`` whose image input had a dynamic size, fixed at
+    ``size`` (recorded in ``origin``); a fixed-size model with ``size`` is an error."""
+    from compressor.litert.frozen_graph import TFLITE_FORMAT, FrozenGraph
+    from compressor.litert.tflite_fold import dynamic_image_input, fix_input_size
+
+    if not size:
+        return graph
+    if graph.source_format == TFLITE_FORMAT and dynamic_image_input(graph.tflite):
+        graph = FrozenGraph(fix_input_size(graph.tflite, size), TFLITE_FORMAT, graph.name,
+                            rewritten_ops=graph.rewritten_ops)  # fmt: skip
+    from compressor.litert.tflite_runtime import TFLiteModel
+
+    dims = TFLiteModel(graph.tflite).input_shape
+    if len(dims) != 4 or dims[1:3] != (size, size):
+        raise CompressorError(
+            f"--input-size {size}: model {path} has a fixed input size {dims}",
+            "drop --input-size",
+        )
+    origin["input_size_fixed"] = f"1×{size}×{size}"
+    return graph
 
 
 def load_images(data: Path | None, shape: tuple[int, int, int], seed: int) -> ImageSet:

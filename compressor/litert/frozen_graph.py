@@ -247,7 +247,10 @@ def model_info_from_tflite(model: bytes, name: str, source_format: str) -> Model
         )
 
     def spec(detail: dict[str, Any]) -> TensorSpec:
-        shape = [int(d) for d in detail["shape"]]
+        # the signature says which dims are dynamic (-1); "shape" holds 1 for them
+        signature = detail.get("shape_signature")
+        dims = signature if signature is not None and len(signature) else detail["shape"]
+        shape = [None if int(d) < 0 else int(d) for d in dims]
         return TensorSpec(str(detail["name"]), [None, *shape[1:]], np.dtype(detail["dtype"]).name)
 
     return ModelInfo(

@@ -155,3 +155,40 @@ def fold_constants(model: bytes) -> FoldResult:
     got = TFLiteModel(folded_model).predict(image)
     error = float(np.max(np.abs(np.asarray(expected, np.float32) - got)))
     return FoldResult(folded_model, len(folded), error)
+
+
+def dynamic_image_input(model: bytes) -> bool:
+    """True when the model's first input is an image whose height or width is dynamic
+    (-1 in its shape signature)."""
+    from compressor.litert.flatbuffer_edit import read_model
+
+    graph = read_model(model).subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    signature = tensor.shapeSignature if tensor.shapeSignature is not None else tensor.shape
+    dims = [int(d) for d in signature] if signature is not None else []
+    return len(dims) == 4 and (dims[1] < 0 or dims[2] < 0)
+
+
+def fix_input_size(model: bytes, size: int) -> bytes:
+    """``model`` with a dynamic image input fixed at batch 1 × ``size`` × ``size``: LiteRT
+    resizes the input and propagates every tensor's shape, and those shapes are written
+    into the file, so it is static (constant folding then removes shape arithmetic)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from compressor.litert.flatbuffer_edit import model_bytes, read_model
+
+    interpreter = Interpreter(model_content=model)
+    detail = interpreter.get_input_details()[0]
+    channels = int(detail["shape_signature"][-1])
+    interpreter.resize_tensor_input(detail["index"], [1, size, size, channels], strict=False)
+    interpreter.allocate_tensors()
+    shapes = {int(t["index"]): [int(d) for d in t["shape"]]
+              for t in interpreter.get_tensor_details()}  # fmt: skip
+    flat = read_model(model)
+    graph = flat.subgraphs[0]
+    for index, tensor in enumerate(graph.tensors):
+        if index in shapes and tensor.shapeSignature is not None and any(
+            int(d) < 0 for d in tensor.shapeSignature
+        ):
+            tensor.shape, tensor.shapeSignature = shapes[index], None
+    return model_bytes(flat)
