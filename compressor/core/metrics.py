@@ -212,6 +212,13 @@ class FidelityJudge:
                         f"its outputs: {', '.join(names)}",
                     )
 
+    def settle_tasks(self, reference: ModelOutputs) -> None:
+        """Guess every output's task now, from ``reference`` (the float model's outputs on
+        the run's largest split), so no split judged later guesses differently."""
+        for name, values in reference.named().items():
+            if name not in self.tasks and "*" not in self.tasks and name not in self._chosen:
+                self._chosen[name] = guess_task(name, values)
+
     def _choose(self, output: str, reference: np.ndarray) -> tuple[TaskChoice, Metric]:
         metric_name = self.metrics.get(output, self.metrics.get("*"))
         task_name = self.tasks.get(output, self.tasks.get("*"))

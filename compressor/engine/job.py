@@ -521,6 +521,8 @@ def _new_context(
     )
     if "input_size_choice" in loaded.origin:
         context.note(loaded.origin["input_size_choice"]["why"])
+    # tasks are guessed once, on the most images, whichever split is judged first
+    judge.settle_tasks(context.float_outputs("calibration"))
     return context
 
 
