@@ -49,6 +49,9 @@ def _softmax(values: np.ndarray) -> np.ndarray:
             tasks.EMBEDDING,
         ),
         ("seg_mask", RNG.uniform(size=(2, 16, 16, 1)), tasks.SEGMENTATION),
+        ("activation_10", RNG.uniform(0.0, 0.4, size=(2, 16, 16, 1)), tasks.SEGMENTATION),
+        ("depth", RNG.uniform(0.0, 5.0, size=(2, 16, 16, 1)), tasks.REGRESSION),
+        ("gray", RNG.uniform(-1, 1, size=(2, 16, 16, 1)), tasks.IMAGE),
     ],
 )
 def test_the_task_is_guessed_from_the_name_and_the_float_values(name, values, task):
@@ -97,11 +100,12 @@ def test_embeddings_score_cosine_similarity():
 
 
 def test_the_worst_output_is_the_models_fidelity():
-    images = RNG.uniform(size=(4, 16, 16, 3)).astype(np.float32)
-    scores = _softmax(RNG.normal(size=(4, 5)) * 3).astype(np.float32)
+    rng = np.random.default_rng(3)
+    images = rng.uniform(size=(4, 16, 16, 3)).astype(np.float32)
+    scores = _softmax(np.eye(5)[[0, 1, 2, 3]] * 4 + rng.normal(0, 0.1, (4, 5))).astype(np.float32)
     reference = ModelOutputs(("picture", "classes"), (images, scores))
     wrong = scores.copy()
-    wrong[:2] = wrong[:2, ::-1]  # half the decisions flipped
+    wrong[:2] = wrong[:2, ::-1]  # half the decisions flipped (class 0 -> 4, 1 -> 3)
     test = ModelOutputs(("classes", "picture"), (wrong, images))  # another order
     judgement = builtin_judge().judge(reference, test)
     by_name = {s.output: s for s in judgement.outputs}

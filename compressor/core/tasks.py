@@ -32,7 +32,6 @@ _NAME_HINTS = {
 # A flat output of 3·k values in this range is read as k (x, y, z) landmarks (hands 21,
 # pose 33-39, face meshes 468-478 points); class counts are rarely multiples of 3 here.
 LANDMARK_VALUES = (30, 5000)
-MASK_EXTREME_SHARE = 0.9  # a one-channel [0, 1] map is a mask when this share is < .1 or > .9
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,8 @@ def _is_distribution(values: np.ndarray) -> bool:
     return bool(np.all(values >= 0) and np.allclose(sums, 1.0, atol=1e-3))
 
 
-def _looks_like_mask(values: np.ndarray) -> bool:
-    if values.size == 0 or values.min() < 0 or values.max() > 1:
-        return False
-    extreme = np.mean((values < 0.1) | (values > 0.9))
-    return bool(extreme >= MASK_EXTREME_SHARE)
+def _in_unit_range(values: np.ndarray) -> bool:
+    return bool(values.size and values.min() >= 0 and values.max() <= 1)
 
 
 def _unit_norm_rows(flat: np.ndarray) -> bool:
@@ -86,8 +82,10 @@ def guess_task(name: str, reference: np.ndarray) -> TaskChoice:
         channels = shape[-1]
         if channels >= 2 and _is_distribution(reference):
             return TaskChoice(SEGMENTATION, f"{channels} channels summing to 1 per pixel")
-        if channels == 1 and _looks_like_mask(reference):
-            return TaskChoice(SEGMENTATION, "one channel in [0, 1], nearly all near 0 or 1")
+        if channels == 1 and _in_unit_range(reference):
+            return TaskChoice(
+                SEGMENTATION, "one channel in [0, 1]: a mask (--task image for a gray picture)"
+            )
         if channels in (1, 3, 4):
             return TaskChoice(IMAGE, f"a {shape[1]}×{shape[2]}×{channels} image")
         return TaskChoice(REGRESSION, f"a {channels}-channel map, not an image")

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "compressor.strategies.qat",
     "compressor.strategies.fuse",
     "compressor.strategies.mirror_pad",
+    "compressor.strategies.lower_activations",
     "compressor.strategies.space_to_depth",
     "compressor.strategies.quantize",
     "compressor.strategies.mixed_precision",

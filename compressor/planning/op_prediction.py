@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compressor.core.model_info import FROZEN_KEY, LayerInfo, ModelInfo
+from compressor.core.model_info import FROZEN_KEY, TFLITE_FORMAT, LayerInfo, ModelInfo
 from compressor.core.profiles import HardwareProfile
 from compressor.planning.coverage import Coverage, not_in_op_list, shape_problem, summarise
 
@@ -112,6 +112,9 @@ _FUSING_OPS = {
 # Ops the converter has no int8 kernel for: full-int8 models run them in float between a
 # DEQUANTIZE and a QUANTIZE (measured with the TFLite converter of TF 2.21).
 _FLOAT_ONLY_IN_INT8 = {"ELU", UNKNOWN}
+# ...and the ops ai-edge-quantizer (which quantizes a frozen .tflite) has no int8 for
+# (ai-edge-quantizer 0.x: its policy lists no PRELU).
+_FLOAT_ONLY_IN_AEQ_INT8 = {"PRELU"}
 _WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
 
 
@@ -128,6 +131,7 @@ class PredictedOp:
     name: str
     layer: str
     note: str = ""
+    float_in_int8: bool = False  # left in float by the quantizer (no int8 kernel)
 
 
 def _layer_ops(layer: LayerInfo, previous: str | None) -> tuple[str, ...]:
@@ -159,13 +163,14 @@ def predict_ops(info: ModelInfo, precision: str, io_type: str = "float32") -> li
     ops: list[PredictedOp] = []
     previous: str | None = None
 
-    def add(name: str, layer: str, note: str = "") -> None:
-        ops.append(PredictedOp(len(ops), name, layer, note))
+    def add(name: str, layer: str, note: str = "", float_in_int8: bool = False) -> None:
+        ops.append(PredictedOp(len(ops), name, layer, note, float_in_int8))
 
     float_io = precision == "int8" and io_type == "float32"
     if float_io:
         add("QUANTIZE", "input")
     frozen = bool(info.extra.get(FROZEN_KEY))
+    aeq = info.extra.get(FROZEN_KEY) == TFLITE_FORMAT
     for layer in info.layers:
         # A frozen graph's layers are its TFLite operators already.
         for op in (layer.class_name,) if frozen else _layer_ops(layer, previous):
@@ -175,10 +180,13 @@ def predict_ops(info: ModelInfo, precision: str, io_type: str = "float32") -> li
                 add("DEQUANTIZE", layer.name, "float16 weights")
                 add("DEQUANTIZE", layer.name, "float16 bias")
             note = f"custom layer {layer.class_name}" if op == UNKNOWN else ""
-            float_island = precision == "int8" and op in _FLOAT_ONLY_IN_INT8
+            float_island = precision == "int8" and (
+                op in _FLOAT_ONLY_IN_INT8 or (aeq and op in _FLOAT_ONLY_IN_AEQ_INT8)
+            )
             if float_island:
                 add("DEQUANTIZE", layer.name, f"{op} has no int8 kernel")
-            add(f"{UNKNOWN}:{layer.class_name}" if op == UNKNOWN else op, layer.name, note)
+            add(f"{UNKNOWN}:{layer.class_name}" if op == UNKNOWN else op, layer.name, note,
+                float_island)  # fmt: skip
             if float_island:
                 add("QUANTIZE", layer.name, f"{op} has no int8 kernel")
             previous = op
@@ -201,6 +209,8 @@ def predict_coverage(
             return missing
         if profile.requires_full_integer and precision != "int8":
             return f"{op.name} runs in {precision} ({profile.name} runs int8 only)"
+        if profile.requires_full_integer and op.float_in_int8:
+            return f"{op.name} stays float32: no int8 kernel ({profile.name} runs int8 only)"
         if op.layer in layers:
             return shape_problem(op.name, [layers[op.layer].output_shape], profile)
         return None
