@@ -96,3 +96,16 @@ def test_fine_tuning_a_multi_output_model_weighs_each_head_by_its_spread():
     assert len(losses) == 3 and all(np.isfinite(losses))
     # each head's MSE is divided by its variance: the pixel head alone does not set the loss
     assert losses[0] < 10.0
+
+
+def test_the_html_report_names_every_output_and_its_task(three_head_files, images_dir,
+                                                         tmp_path):  # fmt: skip
+    out = tmp_path / "run"
+    result = invoke_cli("run", "--profile", "x86-cpu", "--model", str(three_head_files["keras"]),
+                        "--data", str(images_dir), "--output", str(out), "--no-search")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = (out / "report.html").read_text()
+    assert "Fidelity by output" in page
+    for name, task in HEADS.items():
+        assert f"<th>{name}" in page and f"<td>{task}</td>" in page
+    assert "(the model&#x27;s fidelity)" in page or "(the model's fidelity)" in page

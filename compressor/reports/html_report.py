@@ -76,6 +76,36 @@ def _fidelity_cells(fidelity: dict[str, Any], prefix: str) -> str:
     )
 
 
+def _score_cell(value: Any) -> str:
+    """A score without a data-key (output names may hold dots, which key paths split on)."""
+    number = json_number(value) if isinstance(value, str | float | int) else None
+    if number is None:
+        return '<td class="num">—</td>'
+    return f'<td class="num">{"∞" if math.isinf(number) else f"{number:.4f}"}</td>'
+
+
+def _outputs(report: Report) -> str:
+    """Each output's task, why, metric and primary score (baseline and result)."""
+    judged = report.result.fidelity_outputs or {}
+    if not judged:
+        return ""
+    base = report.baseline.fidelity_outputs or {}
+    rows = []
+    for name, output in judged.items():
+        before = base.get(name)
+        worst = " (the model's fidelity)" if name == report.result.fidelity_output else ""
+        rows.append(
+            f"<tr><th>{_esc(name)}{worst}</th><td>{_esc(output.task)}</td>"
+            f"<td>{_esc(output.task_reason)}</td><td>{_esc(output.metric)}</td>"
+            f"<td>{_esc(output.primary)}</td>"
+            + _score_cell(before.scores.get(output.primary) if before else None)
+            + _score_cell(output.scores.get(output.primary))
+            + "</tr>"
+        )
+    headers = ["output", "task", "why", "metric", "score", "baseline", "result"]
+    return "<h3>Fidelity by output</h3>" + _table(headers, rows)
+
+
 def _summary(report: Report) -> str:
     rows = []
     # An estimate is compared with host latency only where the host is the target.
@@ -374,7 +404,7 @@ def render_html(report: Report, samples: dict[str, np.ndarray] | None) -> str:
         f"</h1><p>Model {_esc(model.source)} ({_esc(model.name)}, "
         f"{model.params:,} params) · delegate {_esc(profile.delegate)} · "
         f"{_esc(report.created)} · compressor {_esc(report.compressor_version)}</p>"
-        f"<h2>Result</h2>{_summary(report)}"
+        f"<h2>Result</h2>{_summary(report)}{_outputs(report)}"
         f"<h2>Plan</h2>{_plan(report)}"
         f"<h2>Candidates measured</h2>{_candidates(report)}"
         f"<h2>Baseline and each stage</h2>{_charts(report)}"
