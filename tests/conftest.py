@@ -38,6 +38,32 @@ def every_report_json_validates(tmp_path_factory):
         validate_report(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
+FAST_MARK = "pytest.mark.fast"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under ``-m fast`` only modules with fast tests are imported: the others import
+    TensorFlow at module level, which the tier must not pay for."""
+    if config.getoption("markexpr", "") != "fast" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    return FAST_MARK not in collection_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_stays_tensorflow_free(request):
+    """Under ``-m fast`` every test must leave TensorFlow unimported: the tier is the
+    one-minute check of what needs no model (a test that loads TensorFlow belongs in
+    the default tier)."""
+    already = "tensorflow" in sys.modules
+    yield
+    if request.config.getoption("markexpr", "") == "fast" and not already:
+        assert "tensorflow" not in sys.modules, (
+            f"{request.node.nodeid} imported TensorFlow: drop its fast mark"
+        )
+
+
 @pytest.fixture
 def host() -> PluginHost:
     """A fresh plugin host with only the built-in plugins."""

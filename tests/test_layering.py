@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast
+
 PACKAGE = Path(__file__).resolve().parents[1] / "compressor"
 # Packages from the bottom up: a module may import its own package and lower layers only.
 LAYERS = (

@@ -26,6 +26,7 @@ def _names(result):
     return [s.strategy.name for s in result.chosen.steps]
 
 
+@pytest.mark.fast
 def test_pixel_gpu_chooses_float16_and_no_int8_activations(host):
     result = _plan(host, "pixel-gpu")
     assert "tflite-float16" in _names(result)
@@ -35,6 +36,7 @@ def test_pixel_gpu_chooses_float16_and_no_int8_activations(host):
     assert "does not execute dynamic_int8" in reasons["tflite-dynamic-int8"]
 
 
+@pytest.mark.fast
 def test_edgetpu_swaps_instance_norm_for_batch_norm_in_a_generator(host):
     info = default_model_info()
     assert info.has_instance_norm
@@ -96,6 +98,7 @@ def test_cpu_profiles_choose_int8_never_int16x8(host, profile):
         assert all(c.precision != "int16x8" for c in result.ranked[:5])
 
 
+@pytest.mark.fast
 def test_gzip_budget_makes_the_planner_prune(host, tmp_path):
     data = yaml.safe_load(
         next(p for p in builtin_profile_paths() if p.stem == "pixel-cpu").read_text()
@@ -110,6 +113,7 @@ def test_gzip_budget_makes_the_planner_prune(host, tmp_path):
     assert not result.chosen.budget_misses and result.chosen.gzip_bytes <= 0.3e6
 
 
+@pytest.mark.fast
 def test_plan_yaml_round_trips_and_edits_are_validated(host, tmp_path):
     info = default_model_info()
     profile = host.profiles.resolve("x86-cpu")
@@ -182,6 +186,7 @@ def test_plan_yaml_round_trips_and_edits_are_validated(host, tmp_path):
         ),
     ],
 )
+@pytest.mark.fast
 def test_invalid_plans_name_the_field(host, tmp_path, stages, message):
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump({"profile": "x86-cpu", "stages": stages}))
@@ -196,6 +201,7 @@ def test_invalid_plans_name_the_field(host, tmp_path, stages, message):
     assert message in error.value.message
 
 
+@pytest.mark.fast
 def test_plan_file_errors(tmp_path):
     with pytest.raises(PlanError, match="does not exist"):
         load_plan(tmp_path / "none.yaml")
@@ -259,6 +265,7 @@ def test_fold_batchnorm_is_not_planned_automatically(host):
         assert all(s is None or s.strategy.name != "fold-batchnorm" for s in fuse_steps)
 
 
+@pytest.mark.fast
 def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path):
     from compressor.engine.job import run_job
     from compressor.planning.plan import Plan, StageSpec
@@ -276,6 +283,7 @@ def test_a_plan_with_bad_params_fails_before_the_model_is_loaded(host, tmp_path)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.fast
 def test_out_of_budget_the_planner_ranks_the_closest_first(host, tmp_path):
     """When no pipeline is predicted within the budgets, the one predicted closest to
     them (summed relative miss, as the search measures) leads the ranking — not merely

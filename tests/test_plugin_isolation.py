@@ -88,6 +88,7 @@ def test_a_raising_apply_fails_the_stage_naming_plugin_and_strategy(
     assert "kaboom in apply" in caught.value.message
 
 
+@pytest.mark.fast
 def test_a_plugin_failing_to_register_is_warned_about_and_named_for_unknown_strategies(
     plugin_host, monkeypatch
 ):
@@ -111,6 +112,7 @@ def test_a_plugin_failing_to_register_is_warned_about_and_named_for_unknown_stra
     assert "fancy_kernels" in warnings[0]
 
 
+@pytest.mark.fast
 def test_hooks_run_through_pluggy_tryfirst_first(plugin_host):
     calls = []
 
@@ -130,6 +132,7 @@ def test_hooks_run_through_pluggy_tryfirst_first(plugin_host):
     assert calls == ["early", "late"]
 
 
+@pytest.mark.fast
 def test_trace_env_prints_hook_calls(monkeypatch, capsys):
     from compressor.engine.plugin_host import PluginHost
 

@@ -6,9 +6,13 @@ import inspect
 import sys
 from pathlib import Path
 
+import pytest
+
 from compressor.core.strategy import STAGES, Strategy
 from compressor.engine.plugin_host import DEFAULT_PLUGINS, PluginHost
 from compressor.plugins import hookimpl, hookspecs
+
+pytestmark = pytest.mark.fast
 
 
 def test_every_hook_is_documented():

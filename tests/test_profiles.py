@@ -19,6 +19,7 @@ def _builtin(name: str):
     return load_profile_file(next(p for p in builtin_profile_paths() if p.stem == name))
 
 
+@pytest.mark.fast
 def test_shipped_profiles_load_and_state_their_targets(host):
     assert set(host.profiles.names()) >= REQUIRED
     gpu = host.profiles.resolve("pixel-gpu")
@@ -41,6 +42,7 @@ def _base() -> dict:
     return yaml.safe_load(builtin_profile_paths()[0].read_text())
 
 
+@pytest.mark.fast
 def test_unknown_key_names_file_and_field(tmp_path):
     data = _base() | {"trheads": 4}
     with pytest.raises(ProfileError) as error:
@@ -48,6 +50,7 @@ def test_unknown_key_names_file_and_field(tmp_path):
     assert "p.yaml" in error.value.message and "trheads: unknown key" in error.value.message
 
 
+@pytest.mark.fast
 def test_wrong_type_and_missing_field_are_errors(tmp_path):
     data = _base() | {"threads": "many"}
     with pytest.raises(ProfileError, match="threads"):
@@ -62,6 +65,7 @@ def test_wrong_type_and_missing_field_are_errors(tmp_path):
         load_profile_file(_write(tmp_path, data))
 
 
+@pytest.mark.fast
 def test_not_yaml_and_not_mapping(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: edge\nthreads: [unclosed\n", encoding="utf-8")
@@ -72,6 +76,7 @@ def test_not_yaml_and_not_mapping(tmp_path):
         load_profile_file(path)
 
 
+@pytest.mark.fast
 def test_resolve_by_path_and_unknown_name(host, tmp_path):
     data = _base() | {"name": "my-board"}
     path = _write(tmp_path, data)
@@ -82,6 +87,7 @@ def test_resolve_by_path_and_unknown_name(host, tmp_path):
         host.profiles.resolve(str(tmp_path / "missing.yaml"))
 
 
+@pytest.mark.fast
 def test_profiles_show_prints_one_profile_as_json():
     import json
 
@@ -135,6 +141,7 @@ def test_calibrate_command_writes_a_profile_the_planner_accepts(tmp_path):
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name", ["pixel-gpu", "edgetpu", "pixel-cpu"])
 def test_calibrate_refuses_a_profile_whose_target_is_not_this_host(tmp_path, name):
     if name == "pixel-cpu" and host_arch() == "arm64":

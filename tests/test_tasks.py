@@ -18,6 +18,8 @@ from compressor.core.task_metrics import (
     mask_agreement,
 )
 
+pytestmark = pytest.mark.fast
+
 RNG = np.random.default_rng(0)
 
 
