@@ -14,7 +14,7 @@ from compressor.core.profiles import builtin_profile_paths, load_profile_file
 from compressor.models.default import default_model_info
 from compressor.planning.plan import load_plan, resolve_plan_steps
 from compressor.planning.planner import plan_pipeline, to_plan
-from tests.conftest import build_tiny_cnn
+from tests.conftest import build_tiny_cnn, invoke_cli
 
 
 def _plan(host, profile_name, info=None):
@@ -304,3 +304,36 @@ def test_out_of_budget_the_planner_ranks_the_closest_first(host, tmp_path):
     best_score = min(delegated, key=lambda c: c.score)
     assert result.chosen.miss_total <= best_score.miss_total
     assert any("closest" in w for w in result.warnings)
+
+
+def _planned(tmp_path, name: str, *options: str) -> dict:
+    out = tmp_path / f"{name}.yaml"
+    result = invoke_cli("plan", "--profile", *options, "-o", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return yaml.safe_load(out.read_text())
+
+
+def _shortlist(result) -> list[str]:
+    table = result.stdout.split("Next best alternatives")[1].split("Strategies not chosen")[0]
+    return [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+
+
+@pytest.mark.fast
+def test_the_plan_is_ranked_for_the_fidelity_floor_asked():
+    default = invoke_cli("plan", "--profile", "x86-cpu")
+    strict = invoke_cli("plan", "--profile", "x86-cpu", "--min-fidelity", "0.999")
+    assert default.returncode == strict.returncode == 0
+    assert "tflite-dynamic-int8" in _shortlist(default)  # est. fidelity 0.993
+    assert "tflite-dynamic-int8" not in _shortlist(strict)
+    assert any("mixed-precision" in label for label in _shortlist(strict))
+
+
+@pytest.mark.fast
+def test_a_latency_budget_never_plans_a_slower_model_and_offers_the_students(tmp_path):
+    free = _planned(tmp_path, "free", "pixel-gpu")
+    budget = _planned(tmp_path, "budget", "pixel-gpu", "--max-latency-ms", "3")
+    assert budget["predicted"]["estimated_latency_ms"] <= free["predicted"]["estimated_latency_ms"]
+    assert budget["predicted"]["estimated_latency_ms"] <= 3.0
+    assert budget["stages"][0]["strategy"] in ("distill-student", "cut-student")
+    not_needed = [r for r in budget["rejected"] if "sets no latency budget" in r["reason"]]
+    assert not not_needed  # with a budget, the students are candidates

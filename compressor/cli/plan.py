@@ -31,7 +31,7 @@ def _model_info(
 
     host = get_host()
     fixed_inputs = parse_fixed_inputs(fixed_input)
-    budget = max_latency_ms if max_latency_ms is not None else profile.budgets.max_latency_ms
+    budget = max_latency_ms
     if model is None and not fixed_inputs:
         from compressor.models.default import default_model_info, default_model_name
 
@@ -156,17 +156,36 @@ def plan(
         help="Latency budget; a free-size model's input size is chosen to fit it "
         "(default: the profile's budget).",
     ),
+    min_fidelity: float = typer.Option(
+        None,
+        "--min-fidelity",
+        help="Fidelity floor the plan is ranked for, 0..1 (as `compressor run` takes it).",
+    ),
+    max_size_mb: float = typer.Option(None, "--max-size-mb", help=".tflite size ceiling (MB)."),
     trust_model: bool = options.TRUST_MODEL,
 ) -> None:
     """Choose the best pipeline for a profile and explain why (predicted size/latency)."""
+    from compressor.core.constraints import Budgets, resolve_constraints
+    from compressor.core.errors import CompressorError
+
     options.check_limit("--max-latency-ms", max_latency_ms, positive=True)
+    options.check_limit("--min-fidelity", min_fidelity)
+    if min_fidelity is not None and min_fidelity > 1:
+        raise CompressorError(f"--min-fidelity {min_fidelity}: expected a number in 0..1")
+    options.check_limit("--max-size-mb", max_size_mb)
     if output is not None:
         check_plan_output(output, force)
     host = get_host()
     warn_failed_plugins(host)
-    hardware = host.profiles.resolve(profile)
+    constraints = resolve_constraints(
+        ("command line", Budgets(min_fidelity=min_fidelity, max_latency_ms=max_latency_ms,
+                                 max_size_mb=max_size_mb)),  # fmt: skip
+        (f"profile {profile}", host.profiles.resolve(profile).budgets),
+    )
+    # the plan is ranked for what was asked, as `compressor run` ranks it
+    hardware = host.profiles.resolve(profile).constrained(constraints)
     info, model_name, size_why = _model_info(
-        model, input_size, fixed_input, hardware, max_latency_ms, trust_model
+        model, input_size, fixed_input, hardware, constraints.max_latency_ms, trust_model
     )
     result = plan_pipeline(hardware, info, host.strategies)
     print_planning(result, model_name)

@@ -77,6 +77,16 @@ class Constraints:
     max_gzip_mb: float | None = None
     sources: tuple[tuple[str, str], ...] = ()
 
+    def as_budgets(self) -> Budgets:
+        """The constraints as a profile's ``budgets`` (what the planner and strategies
+        read), so a plan is made for what the user asked, not only for the profile."""
+        return Budgets(
+            min_fidelity=self.min_fidelity,
+            max_latency_ms=self.max_latency_ms,
+            max_size_mb=self.max_size_mb,
+            max_gzip_mb=self.max_gzip_mb,
+        )
+
     def misses(self, fidelity: float | None, latency_ms: float | None, size: int, gzip: int):
         """Every constraint the numbers miss."""
         misses = []

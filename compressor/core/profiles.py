@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -98,6 +98,12 @@ class HardwareProfile(_Strict):
     )
     budgets: Budgets = Budgets()
     objective: Objective = Objective()
+
+    def constrained(self, constraints: Any) -> HardwareProfile:
+        """This profile with ``constraints`` (the run's resolved ``Constraints``) as its
+        budgets: the planner ranks for what the user asked (``--min-fidelity``,
+        ``--max-latency-ms``, …), and strategies deciding whether they are needed see it."""
+        return self.model_copy(update={"budgets": constraints.as_budgets()})
 
     def runs(self, precision: str) -> bool:
         """True when the target executes ``precision``."""

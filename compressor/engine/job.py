@@ -384,7 +384,9 @@ def run_job(
     ensure_new_output(output)
     if user_plan is not None:  # a bad plan fails before a model is loaded
         check_plan_stages(user_plan, host.strategies, str(plan_path))
-    chooser = size_chooser(profile, host, constraints.max_latency_ms)
+    # plans are made for what the user asked: the planner sees the resolved constraints
+    planning_profile = profile.constrained(constraints)
+    chooser = size_chooser(planning_profile, host, constraints.max_latency_ms)
     loaded = load_model(model_path, host, input_size, fixed_inputs, chooser, trust_model)
     if "input_size_choice" in loaded.origin:
         input_size = loaded.origin["input_size_choice"]["size"]  # a resume re-uses it
@@ -394,9 +396,9 @@ def run_job(
     mapping = input_mapping(input_range, bgr, input_mapping_from_keras(loaded.model))
     images = load_images(data, loaded.info.input_image_shape, seed).mapped(mapping)
     plan, plan_source, planning = choose_plan(
-        user_plan, plan_path, profile, loaded, host, model_path
+        user_plan, plan_path, planning_profile, loaded, host, model_path
     )
-    steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, plan_source)
+    steps = resolve_plan_steps(plan, host.strategies, planning_profile, loaded.info, plan_source)
     inputs = input_hashes(model_path, data, profile, IMAGE_SUFFIXES)
 
     run_dir = create_run_dir(output, profile.name)

@@ -135,7 +135,9 @@ def _resume_locked(
         ("plan", plan.budgets),
         (f"profile {profile.name}", profile.budgets),
     )
-    steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, str(run_dir))
+    steps = resolve_plan_steps(
+        plan, host.strategies, profile.constrained(constraints), loaded.info, str(run_dir)
+    )
     context = _new_context(
         host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints, judge
     )
@@ -171,9 +173,10 @@ def _resume_search(
     constraints = resolve_constraints(
         ("command line", options.budgets), (f"profile {profile.name}", profile.budgets)
     )
-    planning = plan_pipeline(profile, loaded.info, host.strategies)
+    planning_profile = profile.constrained(constraints)
+    planning = plan_pipeline(planning_profile, loaded.info, host.strategies)
     plan = to_plan(planning, job["model"])
-    steps = resolve_plan_steps(plan, host.strategies, profile, loaded.info, "planner")
+    steps = resolve_plan_steps(plan, host.strategies, planning_profile, loaded.info, "planner")
     context = _new_context(
         host, profile, run_dir, loaded, images, plan, job["seed"], progress, constraints, judge
     )

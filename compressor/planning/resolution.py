@@ -17,7 +17,9 @@ from compressor.core.profiles import HardwareProfile
 from compressor.core.strategy import StrategyRegistry
 from compressor.planning.planner import plan_pipeline
 
-RESOLUTIONS = (192, 256, 320, 384, 448, 512)
+# Sizes tried, from below the demo's default (128) up: under a budget no size fits, the
+# smallest is planned, so a budget never plans a slower model than no budget does.
+RESOLUTIONS = (96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 
 @dataclass
