@@ -30,6 +30,7 @@ class ResolutionOption:
     latency_ms: float
     pipeline: str
     fits: bool
+    misses: str = ""  # what its best pipeline misses, when it does not fit
 
 
 @dataclass
@@ -49,14 +50,16 @@ class ResolutionChoice:
             f"{chosen.latency_ms:.1f} ms predicted ({chosen.pipeline})"
         )
         if not chosen.fits:
-            return f"{head}; no size fits {self.max_latency_ms:g} ms, so the smallest"
+            budget = f"{self.max_latency_ms:g} ms"
+            return f"{head}; no size meets every budget within {budget}, so the smallest"
         larger = [o for o in self.options if o.size > self.size]
-        after = (
-            f"; {larger[0].size}x{larger[0].size} would take {larger[0].latency_ms:.1f} ms"
-            if larger
-            else ""
-        )
-        return f"{head}, the largest within {self.max_latency_ms:g} ms{after}"
+        after = ""
+        if larger:
+            nxt = larger[0]
+            after = f"; {nxt.size}x{nxt.size} would take {nxt.latency_ms:.1f} ms" + (
+                f" and miss: {nxt.misses}" if nxt.misses else ""
+            )
+        return f"{head}, the largest that meets every budget{after}"
 
     def to_dict(self) -> dict:
         """JSON-ready form for report.json."""
@@ -75,20 +78,22 @@ def choose_resolution(
     max_latency_ms: float,
     sizes: tuple[int, ...] = RESOLUTIONS,
 ) -> ResolutionChoice:
-    """The largest of ``sizes`` whose fastest planned pipeline on ``profile`` is
-    predicted within ``max_latency_ms`` (the smallest when none is)."""
+    """The largest of ``sizes`` whose fastest pipeline among those predicted to meet every
+    other budget of ``profile`` (the fidelity floor: a student that is fast but far from
+    the model does not buy a larger input) is within ``max_latency_ms``; the smallest when
+    no size has one. Each size shows that pipeline (or, when none meets the others, the
+    best-ranked one and what it misses)."""
     options = []
     for size in sorted(sizes):
         planned = plan_pipeline(profile, info_at(size), registry)
-        fastest = min(planned.ranked, key=lambda candidate: candidate.latency_ms)
+        meeting = [c for c in planned.ranked if not c.budget_misses]
+        fastest = min(meeting or planned.ranked, key=lambda candidate: candidate.latency_ms)
+        fits = bool(meeting) and fastest.latency_ms <= max_latency_ms
+        best = fastest if fits or not meeting else planned.ranked[0]
         options.append(
-            ResolutionOption(
-                size,
-                round(fastest.latency_ms, 3),
-                fastest.label,
-                fastest.latency_ms <= max_latency_ms,
-            )
-        )
+            ResolutionOption(size, round(best.latency_ms, 3), best.label, fits,
+                             "; ".join(best.budget_misses))
+        )  # fmt: skip
     fitting = [o.size for o in options if o.fits]
     size = max(fitting) if fitting else options[0].size
     return ResolutionChoice(size, options, max_latency_ms)
