@@ -211,7 +211,7 @@ def run_model(model: Any, profiles: list[str], work: Path, photos: Path) -> list
             "met": report["constraints"]["met"],
             **measure_all(files, images, reference, judge, profile),
         }
-        chosen = [c for c in report["search"]["candidates"] if c["status"].startswith("chosen")]
+        chosen = [c for c in report["search"]["candidates"] if c["outcome"] == "chosen"]
         entry["selection_fidelity"] = chosen[0]["fidelity_value"] if chosen else None
         entry["verdict"] = verdict(entry, entry["floor"], profile.runs_on_this_host())
         rows.append(entry)

@@ -122,7 +122,7 @@ def test_run_default_model_on_x86_cpu(tmp_path):
     search = report["search"]
     assert search["met"] and report["constraints"]["met"]
     assert report["result"]["fidelity"]["ssim"] >= 0.99
-    chosen = next(c for c in search["candidates"] if c["status"].startswith("chosen"))
+    chosen = next(c for c in search["candidates"] if c["outcome"] == "chosen")
     if report["profile"]["runs_on_this_host"]:
         # ranked in a latency tier no slower than float32's (ties: not measurably slower)
         assert chosen["latency_tier_ms"] <= search["baseline_latency_tier_ms"]

@@ -44,7 +44,7 @@ def test_search_measures_candidates_and_ships_one_that_meets_the_floor(
     assert len(measured) >= 3 and search["met"]
     assert search["constraints"]["min_fidelity"] == 0.99
     assert search["constraints"]["sources"]["min_fidelity"] == "default"
-    chosen = next(c for c in search["candidates"] if c["status"].startswith("chosen"))
+    chosen = next(c for c in search["candidates"] if c["outcome"] == "chosen")
     assert chosen["fidelity_value"] >= 0.99 and not chosen["misses"]
     # every other measured candidate says why it lost
     for candidate in measured:
@@ -216,7 +216,7 @@ def test_search_tries_qat_when_post_training_int8_misses_the_floor(host, tmp_pat
     # QAT vs PTQ is decided on the selection split, which QAT never trained on: the QAT
     # candidate is kept only where it generalises, so it is never worse than PTQ there.
     assert qat["fidelity_value"] >= ptq["fidelity_value"]
-    chosen = [c for c in candidates.values() if c["status"].startswith("chosen")]
+    chosen = [c for c in candidates.values() if c["outcome"] == "chosen"]
     assert chosen and chosen[0]["status"] == "chosen: closest to the constraints"
     # (how many candidates fit the 15 s budget depends on the host; the budget itself is
     # tested with 1 s in test_strict_cli_exits_3_with_one_line)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from compressor.core.ratios import describe_ratio
-from compressor.reports.report_model import Report, json_number
+from compressor.reports.report_model import Outcome, Report, candidate_outcome, json_number
 
 
 class Table(rich_table.Table):
@@ -247,8 +247,8 @@ def candidates_table(search: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for candidate in search["candidates"]:
         measured = candidate["measured"]
-        chosen = candidate["status"].startswith("chosen")
-        style = "bold green" if chosen else ("dim" if "not tried" in candidate["status"] else "")
+        outcome = candidate_outcome(candidate)
+        style = {Outcome.CHOSEN: "bold green", Outcome.NOT_TRIED: "dim"}.get(outcome, "")
         table.add_row(
             candidate["pipeline"],
             mb(measured.get("size_bytes")),

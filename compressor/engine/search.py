@@ -32,6 +32,7 @@ from compressor.litert.measurement import measure_tflite
 from compressor.litert.tflite_coverage import model_coverage
 from compressor.planning.plan import StageSpec
 from compressor.planning.planner import Candidate, PlanningResult
+from compressor.reports.report_model import Outcome, outcome_text
 
 # Host latencies within this fraction of each other are the same speed, at least; the
 # search measures the host's timing noise and uses it where it is larger.
@@ -63,7 +64,8 @@ class MeasuredCandidate:
     latency_ms: float | None = None
     misses: list[Miss] = field(default_factory=list)
     seconds: float = 0.0
-    status: str = "not tried"
+    outcome: Outcome = Outcome.NOT_TRIED
+    reason: str = ""  # why: the misses, the failure, what it lost to
     score: float | None = None
     artifact: Artifact | None = None
     restored: bool = False  # measured before an interrupt, read back from the run directory
@@ -73,6 +75,15 @@ class MeasuredCandidate:
     def measured(self) -> bool:
         """True when the candidate was built and measured."""
         return self.numbers is not None
+
+    @property
+    def status(self) -> str:
+        """The outcome and its reason as one line ("chosen: meets every constraint")."""
+        return outcome_text(self.outcome, self.reason)
+
+    def decide(self, outcome: Outcome, reason: str = "") -> None:
+        """Record what happened to this candidate, and why."""
+        self.outcome, self.reason = outcome, reason
 
     @property
     def fully_delegated(self) -> bool:
@@ -95,6 +106,7 @@ class MeasuredCandidate:
                 for spec, strategy, config in self.steps
             ],
             "fine_tune_stages": self.fine_tune_stages,
+            "outcome": self.outcome.value,
             "status": self.status,
             "predicted": self.predicted,
             "measured": {
@@ -290,7 +302,7 @@ def measure_candidate(
         )
         coverage = model_coverage(artifact.tflite_bytes, context.profile)
     except CompressorError as exc:
-        candidate.status = f"failed: {exc.message}"
+        candidate.decide(Outcome.FAILED, exc.message)
         candidate.seconds = time.perf_counter() - start
         return
     numbers["op_coverage"] = coverage.to_dict()
@@ -308,11 +320,10 @@ def check_constraints(candidate: MeasuredCandidate, constraints: Constraints) ->
     candidate.misses = constraints.misses(
         candidate.fidelity, candidate.latency_ms, numbers["size_bytes"], numbers["gzip_bytes"]
     )
-    candidate.status = (
-        "meets every constraint"
-        if not candidate.misses
-        else "misses: " + "; ".join(miss.text() for miss in candidate.misses)
-    )
+    if candidate.misses:
+        candidate.decide(Outcome.MISSES, "; ".join(miss.text() for miss in candidate.misses))
+    else:
+        candidate.decide(Outcome.MEETS)
 
 
 def search_plans(
@@ -367,14 +378,14 @@ def search_plans(
             continue
         spent = time.perf_counter() - start
         if not candidate.cheap and any(c.meets_constraints for c in candidates):
-            candidate.status = "not tried: a cheaper candidate meets every constraint"
+            candidate.decide(Outcome.NOT_TRIED, "a cheaper candidate meets every constraint")
             continue
         if (
             budget_seconds is not None
             and spent > budget_seconds
             and any(c.measured for c in candidates)
         ):
-            candidate.status = f"not tried: search budget ({budget_seconds:g} s) spent"
+            candidate.decide(Outcome.NOT_TRIED, f"search budget ({budget_seconds:g} s) spent")
             continue
         if on_candidate:
             on_candidate(candidate.label, number, total)
@@ -514,30 +525,33 @@ def _explain_losers(
     host_target = context.profile.runs_on_this_host()
     for candidate in measured:
         if candidate is chosen:
-            candidate.status = (
-                "chosen: meets every constraint"
+            candidate.decide(
+                Outcome.CHOSEN,
+                "meets every constraint"
                 if candidate.meets_constraints
-                else "chosen: closest to the constraints"
+                else "closest to the constraints",
             )
             continue
         if not candidate.meets_constraints:
             continue  # its status already names the misses
         if chosen.fully_delegated and not candidate.fully_delegated:
             coverage = candidate.numbers["op_coverage"]
-            candidate.status = (
-                f"lost: the graph is cut at {coverage['cut_at']} on {context.profile.name}"
+            candidate.decide(
+                Outcome.LOST, f"the graph is cut at {coverage['cut_at']} on {context.profile.name}"
             )
         elif (
             host_target
             and not _not_slower(candidate, baseline, tiers)
             and _not_slower(chosen, baseline, tiers)
         ):
-            candidate.status = (
-                f"lost: slower than float32 on this host ({candidate.latency_ms:.3g} vs "
-                f"{baseline['host_latency_ms']:.3g} ms)"
+            candidate.decide(
+                Outcome.LOST,
+                f"slower than float32 on this host ({candidate.latency_ms:.3g} vs "
+                f"{baseline['host_latency_ms']:.3g} ms)",
             )
         else:
-            candidate.status = (
-                f"lost: meets every constraint, scores worse "
-                f"({candidate.score:.3f} vs {chosen.score:.3f})"
+            candidate.decide(
+                Outcome.LOST,
+                f"meets every constraint, scores worse "
+                f"({candidate.score:.3f} vs {chosen.score:.3f})",
             )

@@ -17,8 +17,17 @@ from typing import Any
 from compressor.core.artifact import Artifact
 from compressor.core.files import write_bytes_atomic
 from compressor.engine.run_store import write_json_atomic
+from compressor.reports.report_model import candidate_outcome
 
 SEARCH_DIR = "search"
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """A record's reason (older records: the status line after its outcome)."""
+    if "reason" in record:
+        return str(record["reason"])
+    status = str(record.get("status", ""))
+    return status.split(": ", 1)[1] if ": " in status else ""
 
 
 def _steps_key(candidate: Any) -> list[dict[str, Any]]:
@@ -48,6 +57,8 @@ class SearchStore:
         record: dict[str, Any] = {
             "label": candidate.label,
             "steps": _steps_key(candidate),
+            "outcome": candidate.outcome.value,
+            "reason": candidate.reason,
             "status": candidate.status,
             "seconds": candidate.seconds,
             "numbers": candidate.numbers,
@@ -83,7 +94,7 @@ class SearchStore:
             if hashlib.sha256(data).hexdigest() != record["tflite_sha256"]:
                 return False
             artifact = Artifact(tflite_bytes=data, facts=record.get("facts") or {})
-        candidate.status = record["status"]
+        candidate.decide(candidate_outcome(record), _reason(record))
         candidate.seconds = float(record.get("seconds") or 0.0)
         candidate.numbers = record.get("numbers")
         candidate.fidelity_metric = record.get("fidelity_metric") or ""

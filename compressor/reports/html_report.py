@@ -23,7 +23,13 @@ from PIL import Image
 from compressor.core.errors import CompressorError
 from compressor.core.files import write_bytes_atomic, write_text_atomic
 from compressor.core.ratios import RATIO_WORDS, describe_ratio
-from compressor.reports.report_model import Measurement, Report, json_number
+from compressor.reports.report_model import (
+    Measurement,
+    Outcome,
+    Report,
+    candidate_outcome,
+    json_number,
+)
 
 HTML_FILE = "report.html"
 SAMPLES_FILE = "samples.npz"
@@ -304,7 +310,7 @@ def _tradeoff_chart(search: dict[str, Any]) -> str:
             f'y="{py(floor) - 4:.1f}" font-size="10" fill="#b00">floor {floor:g}</text>'
         )
     for c, x, y, size in zip(points, xs, ys, sizes, strict=True):
-        chosen = c["status"].startswith("chosen")
+        chosen = candidate_outcome(c) is Outcome.CHOSEN
         radius = 4 + 8 * size / max(sizes)
         fill = "#2a2" if chosen else ("none" if c["misses"] else "#4a7bd0")
         parts.append(

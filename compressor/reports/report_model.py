@@ -10,6 +10,7 @@ metrics, fidelity metrics of any kind, search details) are typed as maps.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,34 @@ def json_number(value: Any) -> float | None:
         except ValueError:
             return None
     return None if value is None else float(value)
+
+
+class Outcome(StrEnum):
+    """What happened to a candidate of the plan search."""
+
+    NOT_TRIED = "not tried"
+    FAILED = "failed"
+    MEETS = "meets"  # measured, meets every constraint; not yet compared
+    MISSES = "misses"
+    CHOSEN = "chosen"
+    LOST = "lost"
+
+
+def outcome_text(outcome: Outcome, reason: str) -> str:
+    """A candidate's outcome and reason as report.json's ``status`` line."""
+    if outcome is Outcome.MEETS:
+        return reason or "meets every constraint"
+    return f"{outcome.value}: {reason}" if reason else outcome.value
+
+
+def candidate_outcome(record: dict[str, Any]) -> Outcome:
+    """The outcome of a candidate as report.json or a search record holds it (files
+    written before ``outcome`` was recorded: read from the status line's first word)."""
+    if "outcome" in record:
+        return Outcome(record["outcome"])
+    head = str(record.get("status", "")).split(":", 1)[0]
+    known = {o.value: o for o in Outcome}
+    return known.get(head, Outcome.MEETS if head == "meets every constraint" else Outcome.NOT_TRIED)
 
 
 class _Closed(BaseModel):
