@@ -38,9 +38,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    return inter / np.maximum(_areas(a)[:, None] + _areas(b)[None, :] - inter, 1e-12)
 
 
 def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
@@ -97,18 +95,10 @@ def match_count(
     return len(used_ref)
 
 
-def detection_agreement(reference: np.ndarray, test: np.ndarray, layout: str) -> dict[str, float]:
-    """F1, precision and recall of the compressed model's detections against the float
-    model's over a batch, plus how many images gave the float model anything to detect
-    (a split without detections cannot tell the models apart)."""
-    matched = found = expected = informative = 0
-    for ref_head, test_head in zip(reference, test, strict=True):
-        ref = decode_yolo(ref_head, layout)
-        out = decode_yolo(test_head, layout)
-        matched += match_count(ref, out)
-        found += len(out[0])
-        expected += len(ref[0])
-        informative += bool(len(ref[0]))
+def detection_scores(matched: int, found: int, expected: int, informative: int) -> dict:
+    """F1, precision and recall of ``matched`` detections out of ``found`` (compressed)
+    and ``expected`` (float); both empty is a perfect score. ``informative``: images
+    on which the float model detected anything."""
     if expected == 0 and found == 0:
         precision = recall = 1.0
     else:
@@ -122,6 +112,21 @@ def detection_agreement(reference: np.ndarray, test: np.ndarray, layout: str) ->
         "float_detections": int(expected),
         "images_with_detections": int(informative),
     }
+
+
+def detection_agreement(reference: np.ndarray, test: np.ndarray, layout: str) -> dict[str, float]:
+    """F1, precision and recall of the compressed model's detections against the float
+    model's over a batch, plus how many images gave the float model anything to detect
+    (a split without detections cannot tell the models apart)."""
+    matched = found = expected = informative = 0
+    for ref_head, test_head in zip(reference, test, strict=True):
+        ref = decode_yolo(ref_head, layout)
+        out = decode_yolo(test_head, layout)
+        matched += match_count(ref, out)
+        found += len(out[0])
+        expected += len(ref[0])
+        informative += bool(len(ref[0]))
+    return detection_scores(matched, found, expected, informative)
 
 
 def yolo_agreement(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
@@ -172,6 +177,10 @@ def _as_probabilities(scores: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(scores, -60, 60)))  # logits
 
 
+def _areas(corners: np.ndarray) -> np.ndarray:
+    return np.prod(np.clip(corners[..., 2:] - corners[..., :2], 0, None), axis=-1)
+
+
 def _corners(boxes: np.ndarray) -> np.ndarray:
     cx, cy, w, h = (boxes[..., i] for i in range(4))
     w, h = np.abs(w), np.abs(h)
@@ -196,20 +205,7 @@ def anchor_pair_agreement(
     b = _corners(np.nan_to_num(test_boxes.astype(np.float64)))
     inter = np.prod(np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2],
                     b[..., :2]), 0, None), axis=-1)  # fmt: skip
-    area = lambda c: np.prod(np.clip(c[..., 2:] - c[..., :2], 0, None), axis=-1)  # noqa: E731
-    iou = inter / np.maximum(area(a) + area(b) - inter, 1e-12)
+    iou = inter / np.maximum(_areas(a) + _areas(b) - inter, 1e-12)
     matched = int(np.count_nonzero(ref_hit & test_hit & same_class & (iou >= MATCH_IOU)))
     expected, found = int(np.count_nonzero(ref_hit)), int(np.count_nonzero(test_hit))
-    if expected == 0 and found == 0:
-        precision = recall = 1.0
-    else:
-        precision = matched / found if found else 0.0
-        recall = matched / expected if expected else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "detection_f1": round(f1, 5),
-        "detection_precision": round(precision, 5),
-        "detection_recall": round(recall, 5),
-        "float_detections": expected,
-        "images_with_detections": int(np.count_nonzero(ref_hit.any(axis=-1))),
-    }
+    return detection_scores(matched, found, expected, int(np.count_nonzero(ref_hit.any(-1))))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 from pydantic import Field
 
 from compressor.api import (
@@ -22,7 +21,6 @@ from compressor.api import (
     ModelInfo,
     PipelineView,
     RunContext,
-    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
@@ -32,11 +30,9 @@ from compressor.api import (
 from compressor.litert.frozen_graph import (
     FROZEN_KEY,
     TFLITE_FORMAT,
-    FrozenGraph,
-    is_frozen,
-    model_info_from_tflite,
 )
 from compressor.planning.coverage import not_in_op_list
+from compressor.strategies.graph_rewrite import checked_rewrite, frozen_only, graph_of
 
 # what each op becomes (and the op kind the cost model reads)
 _DECOMPOSED = {
@@ -82,11 +78,9 @@ class LowerActivations(Strategy):
     accepts_frozen_graph = True
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
-        if not is_frozen(info):
-            return Support.no(
-                "rewrites a frozen graph (.tflite or SavedModel); a Keras model's ops are "
-                "known only after conversion"
-            )
+        refused = frozen_only(info)
+        if refused is not None:
+            return refused
         if not ops_to_lower(info, profile):
             return Support.not_needed(
                 f"not needed: no HARD_SWISH or PRELU that {profile.name} cannot run quantized"
@@ -117,36 +111,18 @@ class LowerActivations(Strategy):
     ) -> Artifact:
         """Rewrite the graph, then check its float outputs against the original's."""
         from compressor.litert.activation_rewrite import rewrite_activations
-        from compressor.litert.tflite_runtime import TFLiteModel
 
-        graph = artifact.graph
-        if graph is None:
-            raise StageError(
-                f"{self.name}: needs a frozen graph (.tflite or SavedModel) before quantize",
-                "drop the fuse stage for Keras models",
-            )
-        result = rewrite_activations(graph.tflite)
+        result = rewrite_activations(graph_of(artifact, self.name).tflite)
         if not result.rewritten:
             context.note(f"{self.name}: no HARD_SWISH or PRELU to rewrite; graph unchanged")
             return artifact
-        images = context.images.calibration[:4]
-        before = graph.predict_outputs(images)
-        after = TFLiteModel(result.model).predict_outputs(images).aligned_to(before)
-        error = max(float(np.max(np.abs(a - b))) for a, b in zip(before.arrays, after.arrays,
-                                                                  strict=True))  # fmt: skip
-        if error > config.tolerance:
-            raise StageError(
-                f"{self.name}: rewritten graph differs by {error:.2e} (> {config.tolerance:g})",
-                "drop the fuse stage; report the model so the rewrite can be fixed",
-            )
+        rewritten, error = checked_rewrite(
+            artifact, context, result.model, self.name, config.tolerance,
+            activations_rewritten=dict(result.rewritten),
+        )  # fmt: skip
         done = ", ".join(f"{count} {name}" for name, count in result.rewritten.items())
         context.note(f"{self.name}: {done} -> plain arithmetic; max abs float diff {error:.1e}")
-        context.model_info = model_info_from_tflite(result.model, graph.name, TFLITE_FORMAT)
-        return artifact.with_graph(
-            FrozenGraph(result.model, TFLITE_FORMAT, graph.name),
-            activations_rewritten=dict(result.rewritten),
-            rewrite_max_abs_diff=error,
-        )
+        return rewritten
 
 
 @hookimpl

@@ -21,7 +21,6 @@ from compressor.api import (
     ModelInfo,
     PipelineView,
     RunContext,
-    StageError,
     Strategy,
     StrategyConfig,
     StrategyRegistry,
@@ -32,11 +31,9 @@ from compressor.litert.frozen_graph import (
     FROZEN_KEY,
     MIRROR_PADS_KEY,
     TFLITE_FORMAT,
-    FrozenGraph,
-    is_frozen,
-    model_info_from_tflite,
 )
 from compressor.planning.coverage import not_in_op_list
+from compressor.strategies.graph_rewrite import checked_rewrite, frozen_only, graph_of
 
 
 class MirrorPadConfig(StrategyConfig):
@@ -99,11 +96,9 @@ class MirrorPadToSlices(Strategy):
     accepts_frozen_graph = True
 
     def supports(self, profile, info: ModelInfo, pipeline: PipelineView) -> Support:
-        if not is_frozen(info):
-            return Support.no(
-                "rewrites a frozen graph (.tflite or SavedModel); a Keras model's ops are "
-                "known only after conversion"
-            )
+        refused = frozen_only(info)
+        if refused is not None:
+            return refused
         if not info.extra.get(MIRROR_PADS_KEY):
             return Support.not_needed("the graph has no MIRROR_PAD with constant paddings")
         if _runs_mirror_pad(profile):
@@ -136,39 +131,23 @@ class MirrorPadToSlices(Strategy):
     def apply(self, artifact: Artifact, context: RunContext, config: MirrorPadConfig) -> Artifact:
         """Rewrite the graph, then check its float outputs against the original's."""
         from compressor.litert.mirror_pad_rewrite import rewrite_mirror_pads
-        from compressor.litert.tflite_runtime import TFLiteModel
 
-        graph = artifact.graph
-        if graph is None:
-            raise StageError(
-                f"{self.name}: needs a frozen graph (.tflite or SavedModel) before quantize",
-                "drop the fuse stage for Keras models",
-            )
+        graph = graph_of(artifact, self.name)
         result = rewrite_mirror_pads(graph.tflite)
         for skipped in result.skipped:
             context.note(f"{self.name}: MIRROR_PAD at op {skipped}; left as it was")
         if result.rewritten == 0:
             context.note(f"{self.name}: no MIRROR_PAD to rewrite; graph unchanged")
             return artifact
-        images = context.images.calibration[:4]
-        before = graph.predict(images)
-        after = TFLiteModel(result.model).predict(images)
-        error = float(np.max(np.abs(before - after)))
-        if error > config.tolerance:
-            raise StageError(
-                f"{self.name}: rewritten graph differs by {error:.2e} (> {config.tolerance:g})",
-                "drop the fuse stage; report the model so the rewrite can be fixed",
-            )
+        rewritten, error = checked_rewrite(
+            artifact, context, result.model, self.name, config.tolerance,
+            mirror_pads_rewritten=result.rewritten,
+        )  # fmt: skip
         context.note(
             f"{self.name}: {result.rewritten} MIRROR_PAD -> {result.ops_added + result.rewritten}"
             f" SLICE/CONCATENATION ops; max abs float diff {error:.1e}"
         )
-        context.model_info = model_info_from_tflite(result.model, graph.name, TFLITE_FORMAT)
-        return artifact.with_graph(
-            FrozenGraph(result.model, TFLITE_FORMAT, graph.name),
-            mirror_pads_rewritten=result.rewritten,
-            rewrite_max_abs_diff=error,
-        )
+        return rewritten
 
 
 @hookimpl
