@@ -10,7 +10,7 @@ files inside are read: no corpus package is imported. ``.ci/run`` installs both.
 from __future__ import annotations
 
 import importlib.metadata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -26,17 +26,11 @@ class CorpusModel:
     form: str  # file format as given
     tasks: dict[str, str]  # output -> task the judge is expected to read
     options: tuple[str, ...] = ()  # what a user has to pass (e.g. --input-size)
-    known_failure: str = ""  # why it does not run yet (the table says so)
-    extra: dict[str, str] = field(default_factory=dict)  # e.g. the maintainers' own int8
 
     def path(self) -> Path | None:
         """The installed file, or None when its distribution (at this version) is not
         installed."""
         return _installed(self.distribution, self.version, self.member)
-
-    def extra_path(self, name: str) -> Path | None:
-        """Another file of the same distribution (``extra[name]``)."""
-        return _installed(self.distribution, self.version, self.extra[name])
 
 
 def _installed(distribution: str, version: str, member: str) -> Path | None:
@@ -101,7 +95,6 @@ CORPUS: tuple[CorpusModel, ...] = (
         "facial-expression classifier, 7 classes (64×64 gray)",
         "tf_keras .h5",
         {"predictions": "classification"},
-        extra={"maintainers_int8": "fer/data/emotion_model_quantized.tflite"},
     ),
     CorpusModel(
         "yolov8n-nudenet",
@@ -112,7 +105,6 @@ CORPUS: tuple[CorpusModel, ...] = (
         "dynamic-shape ONNX",
         {"output0": "detection"},
         options=("--input-size", "320"),
-        known_failure="onnx2tf 1.28.8 cannot convert it (the Concat of boxes and scores)",
     ),
     CorpusModel(
         "ppocr-det",
@@ -123,7 +115,6 @@ CORPUS: tuple[CorpusModel, ...] = (
         "dynamic-shape ONNX",
         {"fetch_name_0": "segmentation"},
         options=("--input-size", "320"),
-        known_failure="the TFLite converter refuses the SavedModel onnx2tf 1.28.8 writes",
     ),
 )
 
