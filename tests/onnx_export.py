@@ -149,3 +149,50 @@ def export_keras3_to_onnx(model, path: Path) -> Path:
     onnx.checker.check_model(onnx_model)
     onnx.save(onnx_model, str(path))
     return path
+
+
+def yolo_style_head_onnx(path: Path, seed: int = 0) -> Path:
+    """A dynamic-size ONNX graph shaped like a YOLOv8 export's head: a conv trunk at two
+    scales, each flattened by a ``Reshape([N, C, -1])`` whose target is computed at run
+    time (``Shape → Gather → Concat``), then concatenated over anchors (axis 2). Input
+    ``images`` is ``[batch, 3, height, width]``; output ``output0`` is ``[batch, 6, anchors]``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights, nodes = [], []
+
+    def constant(name: str, value: np.ndarray) -> str:
+        weights.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    kernel = constant("w1", rng.normal(0, 0.3, (6, 3, 3, 3)).astype(np.float32))
+    bias = constant("b1", np.zeros(6, np.float32))
+    x = node("Conv", ["images", kernel, bias], "conv", pads=[1, 1, 1, 1], strides=[2, 2])
+    x = node("Relu", [x], "relu")
+    pooled = node("MaxPool", [x], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    shape = node("Shape", ["images"], "shape")
+    batch = node("Gather", [shape, constant("zero", np.array([0], np.int64))], "batch")
+    channels = constant("channels", np.array([6], np.int64))
+    rest = constant("rest", np.array([-1], np.int64))
+    target = node("Concat", [batch, channels, rest], "target", axis=0)
+    flat_a = node("Reshape", [x, target], "flat_a")
+    flat_b = node("Reshape", [pooled, target], "flat_b")
+    node("Concat", [flat_a, flat_b], "output0", axis=2)
+    image = ["batch", 3, "height", "width"]
+    graph = helper.make_graph(
+        nodes,
+        "yolo_style_head",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, image)],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 6, "anchors"])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -15,7 +15,7 @@ from compressor.litert.frozen_graph import load_frozen_graph, model_info_from_tf
 from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 from compressor.planning.planner import plan_pipeline
 from tests.conftest import build_tiny_cnn
-from tests.onnx_export import export_keras3_to_onnx
+from tests.onnx_export import export_keras3_to_onnx, yolo_style_head_onnx
 from tests.test_keras3_input import build_keras3_model
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
@@ -197,8 +197,8 @@ def test_a_tflite_without_signature_is_quantized_by_ai_edge_quantizer(tmp_path):
 
 
 def test_a_dynamic_size_onnx_is_fixed_by_input_size(host, frozen_files, tmp_path):
-    """The normal ONNX export has symbolic height and width: --input-size fixes them for
-    onnx2tf (overwrite_input_shape); without it the error says what to pass."""
+    """The normal ONNX export has symbolic height and width: --input-size fixes them
+    before onnx2tf; without it the error says what to pass."""
     import onnx
 
     model = onnx.load(str(frozen_files["onnx"]))
@@ -223,6 +223,30 @@ def test_a_dynamic_size_onnx_is_fixed_by_input_size(host, frozen_files, tmp_path
         load_model(frozen_files["onnx"], host, 32)
     with pytest.raises(CompressorError, match="fixed input size"):
         load_model(frozen_files["tflite"], host, 40)
+
+
+def test_a_dynamic_yolo_style_onnx_is_made_static_before_onnx2tf(host, tmp_path):
+    """onnx2tf 1.28.8 fixes an input size only through the onnxsim command; without it
+    the graph stayed dynamic and a run-time Reshape target was converted wrongly. The
+    size is written into a copy, the Shape chain folded away, and the converted model
+    matches onnxruntime."""
+    import onnx
+    import onnxruntime
+
+    from compressor.ingest.onnx_import import static_graph
+
+    dynamic = yolo_style_head_onnx(tmp_path / "head.onnx")
+    static = onnx.load(str(static_graph(dynamic, "images:1,3,32,32", tmp_path / "static.onnx")))
+    assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 32, 32]
+    assert "Shape" not in {n.op_type for n in static.graph.node}
+    before = dynamic.read_bytes()
+    loaded = load_model(dynamic, host, 32)
+    assert dynamic.read_bytes() == before
+    x = np.random.default_rng(1).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(dynamic))
+    expected = session.run(None, {"images": x.transpose(0, 3, 1, 2)})[0]
+    assert expected.shape == (2, 6, 16 * 16 + 8 * 8)
+    np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-5)
 
 
 def _fully_convolutional():

@@ -12,6 +12,13 @@ safe to call here:
   working directory, so nothing is fetched.
 - **Contained.** onnx2tf calls ``sys.exit`` on unsupported graphs and prints colourful
   logs; it runs in a child process, and its last error line becomes a one-line error.
+- **Static before it converts.** onnx2tf 1.28.8 applies ``overwrite_input_shape`` only
+  through the ``onnxsim`` command, when one is on PATH; without it a dynamic input stays
+  dynamic, and the shape arithmetic of a normal export (YOLOv8's ``Shape → Gather →
+  Reshape`` per scale, then a ``Concat`` of the scales) is converted on the wrong axis.
+  So we write the fixed dims into a copy of the graph ourselves, infer its shapes and
+  constant-fold it with onnxslim (``static_graph``), and call onnx2tf with its own
+  simplifier off: the same steps on every machine.
 """
 
 from __future__ import annotations
@@ -39,9 +46,8 @@ _SAMPLE_COUNT, _SAMPLE_SIZE = 20, 128
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONVERT = (
     "import sys, onnx2tf\n"
-    "shape = [sys.argv[3]] if len(sys.argv) > 3 else None\n"
     "onnx2tf.convert(input_onnx_file_path=sys.argv[1], output_folder_path=sys.argv[2], "
-    "overwrite_input_shape=shape, non_verbose=True)\n"
+    "not_use_onnxsim=True, non_verbose=True)\n"
 )
 
 
@@ -145,12 +151,47 @@ def convert_onnx(path: Path, input_shape: str | None = None) -> Path:
 
 
 def require_onnx2tf(path: Path) -> None:
-    """A one-line error naming the extra when onnx2tf is not installed."""
-    if onnx2tf_version() is None:
+    """A one-line error naming the extra when onnx2tf or onnxslim is not installed."""
+    missing = "onnx2tf" if onnx2tf_version() is None else None
+    if missing is None and importlib.util.find_spec("onnxslim") is None:
+        missing = "onnxslim"
+    if missing:
         raise ModelError(
-            f"model file {path}: ONNX input needs onnx2tf, which is not installed",
+            f"model file {path}: ONNX input needs {missing}, which is not installed",
             ONNX_EXTRA,
         )
+
+
+def static_graph(path: Path, input_shape: str | None, out: Path) -> Path:
+    """Write ``path``'s graph to ``out`` with its first input fixed to ``input_shape``
+    (``fixed_input_shape``'s ``NAME:D0,D1,...`` form; None keeps the dims), its shapes
+    inferred (value propagation on) and constant-folded by onnxslim: every ``Shape``
+    chain of a static graph becomes a constant. The user's file is only read."""
+    import onnx
+    import onnxslim
+
+    model = onnx.load(str(path))
+    if input_shape:
+        dims = [int(d) for d in input_shape.rsplit(":", 1)[1].split(",")]
+        initializers = {i.name for i in model.graph.initializer}
+        first = next(i for i in model.graph.input if i.name not in initializers)
+        for dim, value in zip(first.type.tensor_type.shape.dim, dims, strict=True):
+            dim.ClearField("dim_param")
+            dim.dim_value = value
+        # shapes computed for the symbolic dims are stale now: inferred again below
+        for output in model.graph.output:
+            output.type.tensor_type.ClearField("shape")
+        del model.graph.value_info[:]
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        model = onnxslim.slim(model)
+    except Exception as exc:  # onnx and onnxslim raise many kinds on odd graphs
+        raise ModelError(
+            f"model file {path}: its graph cannot be made static for onnx2tf "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
+    onnx.save(model, str(out))
+    return out
 
 
 def _convert(path: Path, input_shape: str | None) -> Path:
@@ -159,9 +200,8 @@ def _convert(path: Path, input_shape: str | None) -> Path:
     atexit.register(shutil.rmtree, work, True)
     np.save(work / SAMPLE_FILE, sample_images())
     # onnx2tf names unnamed ops and writes the model back to its input path: it gets a
-    # copy, so the user's file is never modified
-    copy = work / path.name
-    shutil.copyfile(path, copy)
+    # static copy, so the user's file is never modified
+    copy = static_graph(path, input_shape, work / path.name)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [
@@ -170,7 +210,6 @@ def _convert(path: Path, input_shape: str | None) -> Path:
             _CONVERT,
             str(copy),
             "saved_model",
-            *([input_shape] if input_shape else []),
         ],  # fmt: skip
         cwd=work,
         env=env,
