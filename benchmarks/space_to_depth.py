@@ -81,8 +81,8 @@ def _norms(size: int, channels: int) -> tuple[Any, Any]:
     with the same trained-looking gamma and beta."""
     import tf_keras as keras
 
-    from compressor.core.block_conv_layers import BlockInstanceNormalization
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.block_conv_layers import BlockInstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     rng = np.random.default_rng(0)
     weights = [rng.uniform(0.5, 1.5, channels).astype(np.float32) for _ in range(2)]

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "compressor"
 LAYERS = (
     ("compressor", "compressor.core", "compressor.plugins"),  # domain + plugin contract
     ("compressor.planning",),  # TF-free planning
+    ("compressor.layers",),  # the project's Keras layers (TensorFlow at import)
     ("compressor.litert", "compressor.reports"),  # LiteRT adapters; the typed report
     ("compressor.ingest",),  # users' models in
     (
@@ -34,6 +35,11 @@ PLANNING = tuple(
     for p in sorted((PACKAGE / "planning").glob("*.py"))
     if p.name != "__init__.py"
 ) + ("compressor.core.constraints", "compressor.core.profiles")
+CORE = tuple(
+    ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for p in sorted((PACKAGE / "core").glob("*.py"))
+    if p.name != "__init__.py"
+)
 LITERT_ADAPTERS = tuple(
     ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
     for p in sorted((PACKAGE / "litert").glob("*.py"))
@@ -119,17 +125,29 @@ def test_no_plugin_imports_the_engine_and_core_imports_no_plugin():
         ), (module, models)
 
 
-def test_planning_imports_neither_tensorflow_nor_litert():
+def _heavy_modules_after_importing(modules: tuple[str, ...]) -> str:
+    """In a fresh interpreter: the TensorFlow, Keras, LiteRT and LiteRT-adapter modules
+    that importing ``modules`` loads, as a printed sorted list."""
     code = (
         "import sys\n"
-        + "".join(f"import {m}\n" for m in PLANNING)
+        + "".join(f"import {m}\n" for m in modules)
         + "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'tf_keras', 'ai_edge_litert', 'keras') or m in "
         f"{LITERT_ADAPTERS!r}))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]", loaded.stdout
+    return loaded.stdout.strip()
+
+
+def test_core_imports_no_tensorflow_at_import():
+    """Every ``compressor.core`` module imports without TensorFlow, Keras or LiteRT
+    (they import it inside the functions that need it)."""
+    assert _heavy_modules_after_importing(CORE) == "[]"
+
+
+def test_planning_imports_neither_tensorflow_nor_litert():
+    assert _heavy_modules_after_importing(PLANNING) == "[]"
     graph = _imports()
     for module in PLANNING:
         assert not graph[module] & set(LITERT_ADAPTERS), module

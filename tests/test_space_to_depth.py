@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from compressor.core.artifact import Artifact
-from compressor.core.block_conv_layers import (
+from compressor.core.block_conv_weights import block_weights, upsampled_weights
+from compressor.core.errors import StageError
+from compressor.layers.block_conv_layers import (
     BlockInstanceNormalization,
     SpaceToDepthConv2D,
     SubPixelConv2D,
 )
-from compressor.core.block_conv_weights import block_weights, upsampled_weights
-from compressor.core.errors import StageError
 from compressor.models.default import demo_config
 from compressor.models.generator_spec import generator_info
 from compressor.planning.cost_model import estimate_latency_ms, tile_padded_macs
@@ -68,7 +68,7 @@ def test_sub_pixel_conv_equals_upsample_then_conv(kernel):
 def test_block_norm_equals_the_instance_norm_in_space(writes_blocks):
     import tensorflow as tf
 
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=(2, 12, 10, 5)).astype(np.float32)
@@ -99,7 +99,7 @@ def _user_model(size: int = 32, with_lambda: bool = True):
     last 9x9 conv."""
     import tf_keras as keras
 
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input((size, size, 3))
@@ -149,7 +149,7 @@ def test_rewrite_keeps_a_users_model_exact_in_keras_and_litert(tmp_path):
     want = model.predict(images, verbose=0)
     path = tmp_path / "rewritten.keras"
     rewrite_model(model, blocks, pairs, chains).save(path)
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     loaded = load_keras_model(
         path,
@@ -277,7 +277,7 @@ def test_norm_whose_output_is_shared_goes_back_to_space(host, tmp_path, images_d
     chain at the norm: the norm still runs on blocks, the reader reads space."""
     import tf_keras as keras
 
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     keras.utils.set_random_seed(2)
     inputs = keras.Input((32, 32, 3))

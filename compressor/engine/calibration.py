@@ -44,7 +44,7 @@ def _workloads(size: int) -> dict[str, Any]:
     """Keras models, each dominated by one cost term."""
     import tf_keras as keras
 
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     def model(name: str, body: Callable[[Any], Any], shape: tuple[int, int, int]) -> Any:
         inputs = keras.Input(shape)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from compressor.core.instance_norm import InstanceNormalization
+from compressor.layers.instance_norm import InstanceNormalization
 from compressor.models.generator_config import GeneratorConfig
 
 __all__ = ["GeneratorConfig", "InstanceNormalization", "build_generator"]

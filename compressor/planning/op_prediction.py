@@ -51,7 +51,7 @@ _OPS_BY_CLASS = {
         "ADD",
     ),
     "LayerNormalization": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "SUB"),
-    # the space-to-depth strategy's block layers (compressor.core.block_conv_layers); the
+    # the space-to-depth strategy's block layers (compressor.layers.block_conv_layers); the
     # SPACE_TO_DEPTH / DEPTH_TO_SPACE at their ends are left out where the tensor stays on
     # blocks (LayerInfo.reads_blocks / writes_blocks)
     "SpaceToDepthConv2D": ("SPACE_TO_DEPTH", "CONV_2D", "DEPTH_TO_SPACE"),

@@ -1,5 +1,5 @@
 """Fuse stage: exact rewrites of convs onto 2×2 blocks, where the CPU's GEMM tiles run
-them faster (``compressor.core.block_conv_layers``):
+them faster (``compressor.layers.block_conv_layers``):
 
 - a narrow, large-kernel conv at full resolution computed on space-to-depth blocks
   (the generator's 9×9 convs: 3× faster on x86);
@@ -184,12 +184,12 @@ def rewrite_model(
     ``chains`` computed on blocks; same function, weights rearranged."""
     import tf_keras as keras
 
-    from compressor.core.block_conv_layers import (
+    from compressor.core.block_conv_weights import block_weights, upsampled_weights
+    from compressor.layers.block_conv_layers import (
         BlockInstanceNormalization,
         SpaceToDepthConv2D,
         SubPixelConv2D,
     )
-    from compressor.core.block_conv_weights import block_weights, upsampled_weights
 
     upsampled = upsampled or {}
     upsamples = set(upsampled.values())
@@ -237,7 +237,7 @@ def _feeds_only(layer: Any, consumer: Any) -> bool:
 def _checked_chains(model: Any, chains: list[BlockNormChain]) -> list[BlockNormChain]:
     """The chains that hold in ``model``'s graph: each link feeds the next alone, the norm
     is ours (``InstanceNormalization``); a chain whose tail does not hold ends at its norm."""
-    from compressor.core.instance_norm import InstanceNormalization
+    from compressor.layers.instance_norm import InstanceNormalization
 
     kept = []
     for chain in chains:
@@ -462,7 +462,7 @@ def register_strategies(registry: StrategyRegistry) -> None:
 @hookimpl
 def register_keras_objects(registry: KerasObjectRegistry) -> None:
     """Register the block-conv layers, so rewritten models load by name."""
-    from compressor.core.block_conv_layers import (
+    from compressor.layers.block_conv_layers import (
         BlockInstanceNormalization,
         SpaceToDepthConv2D,
         SubPixelConv2D,
