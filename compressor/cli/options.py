@@ -20,6 +20,17 @@ INPUT_RANGE = typer.Option(
     "Default: what the model states (a Keras Rescaling input layer), else 0,1.",
 )
 BGR = typer.Option(False, "--bgr", help="The model takes BGR channel order (OpenCV-trained).")
+MEAN = typer.Option(
+    None,
+    "--mean",
+    help="V or V1,V2,V3: subtracted from the inputs (in the --input-range units, the "
+    "model's channel order), e.g. 0.485,0.456,0.406 for ImageNet-normalised models.",
+)
+STD = typer.Option(
+    None,
+    "--std",
+    help="V or V1,V2,V3: the inputs are divided by it after --mean, e.g. 0.229,0.224,0.225.",
+)
 TRUST_MODEL = typer.Option(
     False,
     "--trust-model",

@@ -51,6 +51,8 @@ def run(
     fixed_input: list[str] = options.FIXED_INPUTS,
     input_range: str = options.INPUT_RANGE,
     bgr: bool = options.BGR,
+    mean: str = options.MEAN,
+    std: str = options.STD,
     task: list[str] = options.TASKS,
     metric: list[str] = options.METRICS,
     seed: int = typer.Option(0, "--seed", help="Seed for data sampling and training."),
@@ -89,6 +91,7 @@ def run(
     candidate that meets every constraint is shipped."""
     from compressor.core.constraints import Budgets
     from compressor.core.errors import CompressorError, ConstraintsMissed
+    from compressor.core.input_mapping import InputFlags
     from compressor.engine.job import SearchOptions, run_job
     from compressor.engine.resume import resume_job
     from compressor.ingest.fixed_inputs import parse_fixed_inputs
@@ -99,7 +102,8 @@ def run(
             for name, value in (("--profile", profile), ("--plan", plan), ("--model", model),
                                 ("--data", data), ("--output", output), ("--input", fixed_input),
                                 ("--trust-model", trust_model), ("--input-range", input_range),
-                                ("--bgr", bgr), ("--task", task), ("--metric", metric))
+                                ("--bgr", bgr), ("--mean", mean), ("--std", std),
+                                ("--task", task), ("--metric", metric))
             if value
         ]  # fmt: skip
         if given:
@@ -182,8 +186,7 @@ def run(
                     options=search_options,
                     fixed_inputs=fixed_inputs,
                     trust_model=trust_model,
-                    input_range=input_range,
-                    bgr=bgr,
+                    input_flags=InputFlags(input_range, bgr, mean, std),
                     tasks=task,
                     metrics=metric,
                 )

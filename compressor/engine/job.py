@@ -31,7 +31,7 @@ from compressor.core.datasets import (
 )
 from compressor.core.errors import CompressorError, ConstraintsMissed, PlanError, error_line
 from compressor.core.files import write_text_atomic
-from compressor.core.input_mapping import input_mapping, parse_input_range
+from compressor.core.input_mapping import InputFlags, input_mapping
 from compressor.core.metrics import FidelityJudge, parse_assignments
 from compressor.core.model_info import ModelInfo
 from compressor.core.profiles import HardwareProfile
@@ -197,9 +197,13 @@ def _load_frozen(
     if is_onnx:
         require_onnx2tf(path)
         shape = fixed_input_shape(path, input_size)
-        graph = load_frozen_graph(convert_onnx(path, shape), input_size)
+        converted = convert_onnx(path, shape)
+        graph = load_frozen_graph(converted.saved_model, input_size)
         graph.name = path.stem
         origin.update(format="ONNX", converted_by=f"onnx2tf {onnx2tf_version()}")
+        rewrites = {**converted.rewrites, **graph.rewritten_ops}
+        if rewrites:
+            origin["graph_rewrites"] = rewrites
         if shape:
             origin["input_size_fixed"] = shape
     else:
@@ -345,15 +349,15 @@ def run_job(
     options: SearchOptions | None = None,
     fixed_inputs: dict[str, np.ndarray] | None = None,
     trust_model: bool = False,
-    input_range: str | None = None,
-    bgr: bool = False,
+    input_flags: InputFlags | None = None,
     tasks: list[str] | None = None,
     metrics: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run the whole job; returns (run directory, report). Raises CompressorError on bad input.
 
-    Photos become model inputs by ``input_range`` ("LO,HI") and ``bgr`` when given, else
-    by what the model states (a Keras ``Rescaling`` input layer), else RGB in [0, 1].
+    Photos become model inputs by ``input_flags`` (``--input-range``, ``--bgr``,
+    ``--mean``, ``--std``) over what the model states (a Keras ``Rescaling`` or
+    ``Normalization`` input layer), else RGB in [0, 1].
     ``tasks``/``metrics`` (``--task``, ``--metric``: ``NAME`` or ``OUTPUT=NAME``) say how
     outputs are judged; otherwise each output's task is guessed from its values.
 
@@ -361,8 +365,8 @@ def run_job(
     against the constraints first, and the best measured candidate runs. Code the model
     file carries is refused unless ``trust_model``."""
     options = options or SearchOptions()
-    if input_range is not None:
-        parse_input_range(input_range)  # a bad range fails before a model is loaded
+    input_flags = input_flags or InputFlags()
+    input_flags.check()  # a bad range, mean or std fails before a model is loaded
     judging = {
         "tasks": parse_assignments(tasks or [], "--task"),
         "metrics": parse_assignments(metrics or [], "--metric"),
@@ -393,7 +397,8 @@ def run_job(
     judge.check_outputs(output_names(loaded.model))
     from compressor.ingest.keras_io import input_mapping_from_keras
 
-    mapping = input_mapping(input_range, bgr, input_mapping_from_keras(loaded.model))
+    mapping = input_mapping(input_flags, input_mapping_from_keras(loaded.model))
+    mapping.check_channels(loaded.info.input_image_shape[-1])
     images = load_images(data, loaded.info.input_image_shape, seed).mapped(mapping)
     plan, plan_source, planning = choose_plan(
         user_plan, plan_path, planning_profile, loaded, host, model_path

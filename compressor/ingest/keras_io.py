@@ -240,25 +240,32 @@ def clone_keras_model(model: Any) -> Any:
 
 
 def input_mapping_from_keras(model: Any) -> InputMapping | None:
-    """The input range a Keras model states itself: a ``Rescaling`` layer right after the
-    input that maps 0–255 to [0, 1] or [-1, 1] means the model takes pixel values 0–255.
-    None when the model says nothing (then [0, 1] is assumed, and the report says so)."""
+    """The input range a Keras model states itself, from a layer right after the input:
+    a ``Rescaling`` that maps 0–255 to [0, 1] or [-1, 1], or a ``Normalization`` adapted
+    to pixel values (a mean above 2), means the model takes pixel values 0–255. None
+    when the model says nothing (then [0, 1] is assumed, and the report says so)."""
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
     for layer in getattr(model, "layers", []):
-        if layer.__class__.__name__ != "Rescaling":
+        kind = layer.__class__.__name__
+        if kind not in ("Rescaling", "Normalization"):
             continue
         nodes = getattr(layer, "_inbound_nodes", [])
         fed = [t for node in nodes for t in getattr(node, "keras_inputs", [])]
         if not any(id(t) in inputs for t in fed):
             continue
-        scale = float(np.mean(np.asarray(layer.scale)))
-        offset = float(np.mean(np.asarray(layer.offset)))
-        if abs(scale * 255.0 + offset - 1.0) < 0.02:
-            return InputMapping(
-                0.0,
-                255.0,
-                False,
-                f"model: Rescaling layer '{layer.name}' (scale {scale:.6g}, offset "
-                f"{offset:g}) takes 0-255",
-            )
+        if kind == "Rescaling":
+            scale = float(np.mean(np.asarray(layer.scale)))
+            offset = float(np.mean(np.asarray(layer.offset)))
+            if abs(scale * 255.0 + offset - 1.0) < 0.02:
+                said = f"scale {scale:.6g}, offset {offset:g}"
+                return InputMapping(0.0, 255.0, False, _states(kind, layer.name, said))
+        else:
+            mean = float(np.max(np.asarray(layer.mean)))
+            if mean > 2.0:
+                said = f"mean up to {mean:.4g}"
+                return InputMapping(0.0, 255.0, False, _states(kind, layer.name, said))
     return None
+
+
+def _states(kind: str, name: str, said: str) -> str:
+    return f"model: {kind} layer '{name}' ({said}) takes 0-255"

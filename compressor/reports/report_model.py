@@ -98,12 +98,18 @@ class ModelSummary(_Closed):
 
 
 class InputMappingSummary(_Closed):
-    """Model input = (image in [0, 1], RGB or BGR) × (high − low) + low."""
+    """Model input = ((image in [0, 1], RGB or BGR) × (high − low) + low − mean) / std."""
 
     low: float
     high: float
     bgr: bool
-    source: str = Field(description="--input-range/--bgr, the model's own layers, or default")
+    source: str = Field(
+        description="--input-range/--bgr/--mean/--std, the model's own layers, or default"
+    )
+    mean: list[float] | None = Field(
+        default=None, description="subtracted per channel (model's channel order)"
+    )
+    std: list[float] | None = Field(default=None, description="divided by, after the mean")
 
 
 class DataSummary(_Closed):
