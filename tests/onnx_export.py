@@ -196,3 +196,54 @@ def yolo_style_head_onnx(path: Path, seed: int = 0) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def erf_gelu_onnx(path: Path, seed: int = 0) -> Path:
+    """A dynamic-size opset-17 ONNX graph with GELU written as its erf formula, in the
+    three orders exporters use, between convolutions: ``images`` ``[batch, 3, h, w]`` →
+    ``output`` ``[batch, 4, h, w]``. TFLite has no builtin ``Erf``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights, nodes = [], []
+
+    def constant(name: str, value) -> str:
+        weights.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str) -> str:
+        nodes.append(helper.make_node(op, inputs, [output]))
+        return output
+
+    def conv(name: str, source: str, channels_in: int, channels_out: int) -> str:
+        kernel = constant(f"{name}/w", rng.normal(0, 0.4, (channels_out, channels_in, 1, 1)))
+        nodes.append(helper.make_node("Conv", [source, kernel], [name]))
+        return name
+
+    root2, one, half = constant("sqrt2", 2**0.5), constant("one", 1.0), constant("half", 0.5)
+    x = conv("conv0", "images", 3, 4)
+    for order in ("x_first", "half_first", "half_x"):
+        erf = node("Erf", [node("Div", [x, root2], f"{order}/div")], f"{order}/erf")
+        plus = node("Add", [erf, one], f"{order}/add")
+        if order == "x_first":
+            y = node("Mul", [node("Mul", [x, plus], f"{order}/mul"), half], f"{order}/out")
+        elif order == "half_first":
+            y = node("Mul", [node("Mul", [plus, half], f"{order}/mul"), x], f"{order}/out")
+        else:
+            y = node("Mul", [node("Mul", [x, half], f"{order}/mul"), plus], f"{order}/out")
+        x = conv(f"{order}/conv", y, 4, 4)
+    nodes.append(helper.make_node("Identity", [x], ["output"]))
+    dims = ["batch", None, "height", "width"]
+    graph = helper.make_graph(
+        nodes,
+        "erf_gelu",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [dims[0], 3, *dims[2:]])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [dims[0], 4, *dims[2:]])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -15,7 +15,7 @@ from compressor.litert.frozen_graph import load_frozen_graph, model_info_from_tf
 from compressor.litert.tflite_runtime import TFLiteModel, list_operators
 from compressor.planning.planner import plan_pipeline
 from tests.conftest import build_tiny_cnn
-from tests.onnx_export import export_keras3_to_onnx, yolo_style_head_onnx
+from tests.onnx_export import erf_gelu_onnx, export_keras3_to_onnx, yolo_style_head_onnx
 from tests.test_keras3_input import build_keras3_model
 
 PROFILES = ("x86-cpu", "pixel-cpu", "pixel-gpu", "edgetpu")
@@ -53,9 +53,9 @@ def test_onnx_export_is_the_same_model(frozen_files):
 def _load(frozen_files, kind):
     if kind == "onnx":
         before = frozen_files["onnx"].read_bytes()
-        saved = convert_onnx(frozen_files["onnx"])
+        saved = convert_onnx(frozen_files["onnx"]).saved_model
         assert frozen_files["onnx"].read_bytes() == before  # the user's file is untouched
-        assert convert_onnx(frozen_files["onnx"]) == saved  # converted once per process
+        assert convert_onnx(frozen_files["onnx"]).saved_model == saved  # once per process
         return load_frozen_graph(saved)
     return load_frozen_graph(frozen_files[kind])
 
@@ -236,7 +236,8 @@ def test_a_dynamic_yolo_style_onnx_is_made_static_before_onnx2tf(host, tmp_path)
     from compressor.ingest.onnx_import import static_graph
 
     dynamic = yolo_style_head_onnx(tmp_path / "head.onnx")
-    static = onnx.load(str(static_graph(dynamic, "images:1,3,32,32", tmp_path / "static.onnx")))
+    assert static_graph(dynamic, "images:1,3,32,32", tmp_path / "static.onnx") == {}
+    static = onnx.load(str(tmp_path / "static.onnx"))
     assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 32, 32]
     assert "Shape" not in {n.op_type for n in static.graph.node}
     before = dynamic.read_bytes()
@@ -246,6 +247,27 @@ def test_a_dynamic_yolo_style_onnx_is_made_static_before_onnx2tf(host, tmp_path)
     session = onnxruntime.InferenceSession(str(dynamic))
     expected = session.run(None, {"images": x.transpose(0, 3, 1, 2)})[0]
     assert expected.shape == (2, 6, 16 * 16 + 8 * 8)
+    np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-5)
+
+
+def test_gelu_written_as_erf_becomes_the_builtin_gelu(host, tmp_path):
+    """PP-OCR's exporter writes GELU as 0.5·x·(1 + erf(x/√2)); TFLite has no builtin
+    Erf, so the converter refused the graph. Each chain (three operand orders here)
+    becomes one GELU, and the result matches onnxruntime."""
+    from collections import Counter
+
+    import onnxruntime
+
+    from compressor.litert.tflite_runtime import list_operators
+
+    path = erf_gelu_onnx(tmp_path / "gelu.onnx")
+    loaded = load_model(path, host, 16)
+    assert loaded.origin["graph_rewrites"] == {"0.5·x·(1 + erf(x/√2)) as GELU": 3}
+    ops = Counter(op.name for op in list_operators(loaded.model.tflite))
+    assert ops.get("GELU") == 3 and not any("Erf" in op or "Flex" in op for op in ops), ops
+    x = np.random.default_rng(2).normal(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path))
+    expected = session.run(None, {"images": x.transpose(0, 3, 1, 2)})[0].transpose(0, 2, 3, 1)
     np.testing.assert_allclose(loaded.model.predict(x), expected, atol=1e-5)
 
 

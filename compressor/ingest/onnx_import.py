@@ -19,6 +19,8 @@ safe to call here:
   So we write the fixed dims into a copy of the graph ourselves, infer its shapes and
   constant-fold it with onnxslim (``static_graph``), and call onnx2tf with its own
   simplifier off: the same steps on every machine.
+- **Exact rewrites** (``onnx_rewrite``): GELU written as its erf formula becomes one
+  GELU node, which TFLite runs as a builtin (its ``Erf`` is not one).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -131,23 +134,23 @@ def _last_error_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
-_CONVERTED: dict[tuple[str, int, int, str | None], Path] = {}  # (file, mtime, size) -> SavedModel
+_CONVERTED: dict[tuple[str, int, int, str | None], OnnxConversion] = {}  # (file, mtime, size)
 
 
-def convert_onnx(path: Path, input_shape: str | None = None) -> Path:
+def convert_onnx(path: Path, input_shape: str | None = None) -> OnnxConversion:
     """Convert ``path`` with onnx2tf (a dynamic input fixed to ``input_shape``,
     ``fixed_input_shape``'s form); returns the SavedModel directory (kept until the
-    process exits; the same unchanged file is converted once per process and shape).
-    One-line errors for a missing extra or a failed conversion."""
+    process exits; the same unchanged file is converted once per process and shape) and
+    the rewrites made. One-line errors for a missing extra or a failed conversion."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist", "check the --model path")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, input_shape)
-    if key in _CONVERTED and (_CONVERTED[key] / "saved_model.pb").is_file():
+    if key in _CONVERTED and (_CONVERTED[key].saved_model / "saved_model.pb").is_file():
         return _CONVERTED[key]
-    saved = _convert(path, input_shape)
-    _CONVERTED[key] = saved
-    return saved
+    converted = _convert(path, input_shape)
+    _CONVERTED[key] = converted
+    return converted
 
 
 def require_onnx2tf(path: Path) -> None:
@@ -162,13 +165,24 @@ def require_onnx2tf(path: Path) -> None:
         )
 
 
-def static_graph(path: Path, input_shape: str | None, out: Path) -> Path:
+@dataclass(frozen=True)
+class OnnxConversion:
+    """What onnx2tf wrote for an ONNX file, and the exact rewrites made before."""
+
+    saved_model: Path
+    rewrites: dict[str, int] = field(default_factory=dict)
+
+
+def static_graph(path: Path, input_shape: str | None, out: Path) -> dict[str, int]:
     """Write ``path``'s graph to ``out`` with its first input fixed to ``input_shape``
     (``fixed_input_shape``'s ``NAME:D0,D1,...`` form; None keeps the dims), its shapes
-    inferred (value propagation on) and constant-folded by onnxslim: every ``Shape``
-    chain of a static graph becomes a constant. The user's file is only read."""
+    inferred (value propagation on), constant-folded by onnxslim (every ``Shape`` chain
+    of a static graph becomes a constant) and rewritten exactly (``onnx_rewrite``);
+    returns the rewrites made. The user's file is only read."""
     import onnx
     import onnxslim
+
+    from compressor.ingest.onnx_rewrite import ERF_GELU, fuse_erf_gelu
 
     model = onnx.load(str(path))
     if input_shape:
@@ -185,23 +199,26 @@ def static_graph(path: Path, input_shape: str | None, out: Path) -> Path:
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         model = onnxslim.slim(model)
+        model, gelus = fuse_erf_gelu(model)
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # onnx and onnxslim raise many kinds on odd graphs
         raise ModelError(
             f"model file {path}: its graph cannot be made static for onnx2tf "
             f"({type(exc).__name__}: {str(exc)[:200]})"
         ) from exc
     onnx.save(model, str(out))
-    return out
+    return {ERF_GELU: gelus} if gelus else {}
 
 
-def _convert(path: Path, input_shape: str | None) -> Path:
+def _convert(path: Path, input_shape: str | None) -> OnnxConversion:
     require_onnx2tf(path)
     work = Path(tempfile.mkdtemp(prefix="compressor-onnx-"))
     atexit.register(shutil.rmtree, work, True)
     np.save(work / SAMPLE_FILE, sample_images())
     # onnx2tf names unnamed ops and writes the model back to its input path: it gets a
     # static copy, so the user's file is never modified
-    copy = static_graph(path, input_shape, work / path.name)
+    copy = work / path.name
+    rewrites = static_graph(path, input_shape, copy)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [
@@ -225,4 +242,4 @@ def _convert(path: Path, input_shape: str | None) -> Path:
             "try onnx2tf -i MODEL.onnx by hand; a model it converts can be passed as the "
             "SavedModel directory it writes",
         )
-    return saved
+    return OnnxConversion(saved, rewrites)
