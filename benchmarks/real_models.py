@@ -161,7 +161,7 @@ def run_model(model: Any, profiles: list[str], work: Path, photos: Path) -> list
     """Every profile for one corpus model."""
     from compressor.core.context import predict_outputs
     from compressor.core.errors import CompressorError
-    from compressor.core.input_mapping import input_mapping
+    from compressor.core.input_mapping import InputFlags, input_mapping
     from compressor.engine.job import load_images, load_model, run_job
     from compressor.engine.plugin_host import get_host
     from compressor.ingest.keras_io import input_mapping_from_keras
@@ -177,7 +177,7 @@ def run_model(model: Any, profiles: list[str], work: Path, photos: Path) -> list
             rows.append({"model": model.key, "profile": profile, "error": exc.message})
         print(rows[-1])
         return rows
-    mapping = input_mapping(None, False, input_mapping_from_keras(loaded.model))
+    mapping = input_mapping(InputFlags(), input_mapping_from_keras(loaded.model))
     split = load_images(photos, loaded.info.input_image_shape, 0).mapped(mapping)
     images = split.evaluation
     reference = predict_outputs(loaded.model, images)
