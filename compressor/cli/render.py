@@ -221,6 +221,15 @@ def report_tables(report: Report) -> list[Table]:
         "",
         how,
     )
+    for output, accuracy in (result.label_accuracy or {}).items():
+        float_accuracy = (baseline.label_accuracy or {}).get(output)
+        results.add_row(
+            "accuracy vs labels" + (f" ({output})" if count > 1 else ""),
+            "—" if float_accuracy is None else f"{float_accuracy:.1%}",
+            f"{accuracy:.1%}",
+            "",
+            f"measured, {result.fidelity_images} {split} images in class folders",
+        )
     tables = [stages, results]
     by_output = outputs_table(report)
     if by_output is not None:

@@ -73,6 +73,9 @@ class ImageSet:
     selection: np.ndarray | None = None
     selection_files: list[str] = field(default_factory=list)
     mapping: InputMapping = field(default_factory=InputMapping)  # how photos became inputs
+    # a folder per class: the class names (index order) and each evaluation image's class
+    classes: tuple[str, ...] = ()
+    evaluation_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.calibration is None:
@@ -130,7 +133,9 @@ class ImageSet:
                 "files": self.evaluation_files,
                 "images": len(self.evaluation_files),
                 "disjoint": self.held_out,
-                "used_for": "reported fidelity",
+                "used_for": "reported fidelity"
+                + (" and accuracy against the class folders" if self.classes else ""),
+                **({"classes": list(self.classes)} if self.classes else {}),
             },
         }
 
@@ -241,11 +246,14 @@ def images_from_paths(
     crops_per_image: int = 4,
     seed: int = 0,
     held_out_fraction: float = HELD_OUT_FRACTION,
+    labels: dict[Path, int] | None = None,
+    classes: tuple[str, ...] = (),
 ) -> ImageSet:
     """Load ``paths`` and split them by file into calibration (whole images plus crops)
     and held-out evaluation images; ``held_out_fraction=0`` keeps all in both. Files
     are read first and the splits drawn over the readable ones, so skipped files (each
-    listed with its reason) never leave a split empty by chance."""
+    listed with its reason) never leave a split empty by chance. ``labels`` (a class
+    index per path, of ``classes``) gives each evaluation image its class."""
     height, width, channels = input_shape
     rng = np.random.default_rng(seed)
     readable: list[tuple[Path, np.ndarray]] = []
@@ -278,16 +286,20 @@ def images_from_paths(
     calibration, evaluation, train = [], [], []
     calibration_files, evaluation_files = [], []
     selection, selection_files = [], []
+    held_labels, calibration_labels = [], []
     for index, (path, whole) in enumerate(readable):
+        label = (labels or {}).get(path, -1)
         if index in held:
             evaluation.append(whole)
             evaluation_files.append(path.name)
+            held_labels.append(label)
         elif index in chosen:
             selection.append(whole)
             selection_files.append(path.name)
         else:
             calibration.append(whole)
             calibration_files.append(path.name)
+            calibration_labels.append(label)
             train.append(whole)
             if crops_per_image:
                 image, _ = read_whole_image(path, channels)  # decoded again: crops need it
@@ -296,6 +308,7 @@ def images_from_paths(
                     train.extend(_to_array(c, height, width) for c in crops)
     if not held:
         evaluation, evaluation_files = calibration, calibration_files
+        held_labels = calibration_labels
     return ImageSet(
         train=np.stack(train),
         evaluation=np.stack(evaluation),
@@ -306,7 +319,29 @@ def images_from_paths(
         evaluation_files=list(evaluation_files),
         selection=np.stack(selection) if selection else None,
         selection_files=selection_files,
+        classes=classes if labels else (),
+        evaluation_labels=np.asarray(held_labels, np.int64) if labels else None,
     )
+
+
+def class_folders(folder: Path) -> dict[str, list[Path]]:
+    """A folder's subfolders that hold image files (not hidden), by name: a folder per
+    class when the folder itself holds no image."""
+    found = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            found[sub.name] = images
+    return found
+
+
+def class_indices(names: list[str]) -> dict[str, int]:
+    """Class folder name → the model's class index: the number itself when every name
+    is one (``0``, ``3``, ``17``), else the position in sorted order (as Keras'
+    ``image_dataset_from_directory`` numbers them)."""
+    if all(name.isdigit() for name in names):
+        return {name: int(name) for name in names}
+    return {name: index for index, name in enumerate(sorted(names))}
 
 
 def load_image_folder(
@@ -322,14 +357,25 @@ def load_image_folder(
     if not folder.is_dir():
         raise DataError(f"--data {folder} is not a folder", "pass a folder of images")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    labels: dict[Path, int] = {}
+    classes: tuple[str, ...] = ()
     if not paths:
-        raise DataError(
-            f"data folder {folder} has no image files",
-            f"add images with suffix {', '.join(sorted(IMAGE_SUFFIXES))}",
-        )
+        per_class = class_folders(folder)
+        if len(per_class) < 2:
+            raise DataError(
+                f"data folder {folder} has no image files"
+                + (f" (one class folder only: {next(iter(per_class))})" if per_class else ""),
+                f"add images with suffix {', '.join(sorted(IMAGE_SUFFIXES))}, or one "
+                "subfolder of images per class (at least two)",
+            )
+        index = class_indices(list(per_class))
+        classes = tuple(sorted(per_class, key=index.__getitem__))
+        labels = {path: index[name] for name, files in per_class.items() for path in files}
+        paths = sorted(labels)
     return images_from_paths(
-        paths, input_shape, str(folder), crops_per_image, seed, held_out_fraction
-    )
+        paths, input_shape, str(folder), crops_per_image, seed, held_out_fraction,
+        labels, classes,
+    )  # fmt: skip
 
 
 def builtin_sample_paths() -> list[Path]:

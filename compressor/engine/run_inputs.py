@@ -40,13 +40,18 @@ def model_hash(path: Path | None) -> str | None:
 
 
 def data_hashes(folder: Path | None, suffixes: set[str]) -> dict[str, str] | None:
-    """File name -> SHA-256 of every regular image file in ``folder`` (None: built-in)."""
+    """File name -> SHA-256 of every regular image file in ``folder`` and in its class
+    subfolders (``class/name``; None: built-in)."""
     if folder is None:
         return None
     hashes = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in suffixes and _is_regular(path):
             hashes[path.name] = sha256_file(path)
+        elif path.is_dir() and not path.name.startswith("."):
+            for inner in sorted(path.iterdir()):
+                if inner.suffix.lower() in suffixes and _is_regular(inner):
+                    hashes[f"{path.name}/{inner.name}"] = sha256_file(inner)
     return hashes
 
 

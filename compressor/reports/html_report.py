@@ -112,6 +112,20 @@ def _outputs(report: Report) -> str:
     return "<h3>Fidelity by output</h3>" + _table(headers, rows)
 
 
+def _labels(report: Report) -> str:
+    """Accuracy against the class folders, baseline and result, by output."""
+    accuracy = report.result.label_accuracy or {}
+    if not accuracy:
+        return ""
+    base = report.baseline.label_accuracy or {}
+    rows = [
+        f"<tr><th>{_esc(name)}</th>{_score_cell(base.get(name))}{_score_cell(value)}</tr>"
+        for name, value in accuracy.items()
+    ]
+    title = "<h3>Accuracy against the labels (class folders, held-out images)</h3>"
+    return title + _table(["output", "baseline", "result"], rows)
+
+
 def _summary(report: Report) -> str:
     rows = []
     # An estimate is compared with host latency only where the host is the target.
@@ -410,7 +424,7 @@ def render_html(report: Report, samples: dict[str, np.ndarray] | None) -> str:
         f"</h1><p>Model {_esc(model.source)} ({_esc(model.name)}, "
         f"{model.params:,} params) · delegate {_esc(profile.delegate)} · "
         f"{_esc(report.created)} · compressor {_esc(report.compressor_version)}</p>"
-        f"<h2>Result</h2>{_summary(report)}{_outputs(report)}"
+        f"<h2>Result</h2>{_summary(report)}{_outputs(report)}{_labels(report)}"
         f"<h2>Plan</h2>{_plan(report)}"
         f"<h2>Candidates measured</h2>{_candidates(report)}"
         f"<h2>Baseline and each stage</h2>{_charts(report)}"

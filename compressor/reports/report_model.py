@@ -170,6 +170,11 @@ class Measurement(_Open):
     fidelity_arithmetic: str | None = None
     fidelity_host_float32: Fidelity | None = None
     op_coverage: OpCoverage | None = None
+    label_accuracy: dict[str, float] | None = Field(
+        default=None,
+        description="top-1 accuracy against the --data class folders, by classification "
+        "output (held-out images)",
+    )
 
 
 class StageRecord(_Open):

@@ -16,6 +16,7 @@ from compressor.api import (
 )
 from compressor.core.artifact import is_frozen_graph
 from compressor.core.context import SAMPLE_IMAGES
+from compressor.core.labels import label_accuracy
 from compressor.litert.crash_guard import check_runs
 from compressor.litert.measurement import measure_tflite
 from compressor.litert.tflite_coverage import model_coverage
@@ -67,7 +68,7 @@ class LiteRTEvaluate(Strategy):
             warmup=config.warmup,
         )
         context.progress("measuring float32 baseline", 0.5)
-        context.results["baseline"], _ = measure_tflite(
+        context.results["baseline"], baseline_outputs = measure_tflite(
             baseline_bytes,
             context,
             "float32",
@@ -89,6 +90,8 @@ class LiteRTEvaluate(Strategy):
             latency=timed["result"],
             source_model=artifact.source_model,
         )
+        if context.images.evaluation_labels is not None:
+            _score_labels(context, baseline_outputs, outputs, config.max_images)
         shown = min(SAMPLE_IMAGES, len(images))
         context.samples = {"inputs": context.images.mapping.to_display(images[:shown])}
         image_output = _image_output(reference)
@@ -106,6 +109,24 @@ class LiteRTEvaluate(Strategy):
             )
         context.progress("done", 1.0)
         return artifact
+
+
+def _score_labels(
+    context: RunContext, baseline: ModelOutputs, result: ModelOutputs, limit: int
+) -> None:
+    """Accuracy against the class folders, of the baseline and the result, for every
+    output judged as classification; a note when none can be read as those classes."""
+    labels = context.images.evaluation_labels[:limit]
+    judged = context.results["result"].get("fidelity_outputs") or {}
+    names = [name for name, output in judged.items() if output["task"] == "classification"]
+    for key, outputs in (("baseline", baseline), ("result", result)):
+        context.results[key]["label_accuracy"] = label_accuracy(outputs, labels, names)
+    if not context.results["result"]["label_accuracy"]:
+        classes = len(context.images.classes)
+        context.note(
+            f"labels: {classes} class folders, but no classification output has a score "
+            "for each of them: accuracy against the labels is not measured"
+        )
 
 
 def _image_output(outputs: ModelOutputs) -> str | None:
